@@ -1,0 +1,122 @@
+#pragma once
+// The configuration model (SPEC §2). Plain values, filled in and validated by
+// config_parser; secrets are *where to find them*, never their content.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/time.hpp"
+
+namespace importwatch::core {
+
+using namespace std::chrono_literals;
+
+struct backoff_policy {
+    milliseconds initial = 1s;
+    milliseconds max = 5min;
+    double multiplier = 2.0;
+};
+
+struct launchdarkly_config {
+    std::string base_url = "https://app.launchdarkly.com";
+    std::optional<std::string> token_file;
+    std::string token_env = "LD_API_TOKEN";   // used when token_file is not set
+    std::string api_version = "20240415";
+    std::optional<std::string> ca_file;
+    milliseconds request_timeout = 10s;
+    int max_connections = 2;
+    double max_requests_per_second = 2;       // 0 = no client-side cap
+    std::optional<std::string> proxy;         // unset: HTTPS_PROXY / NO_PROXY
+};
+
+struct polling_config {
+    milliseconds interval = 30s;
+    /// Per-status override; keys are preparing, pending_approval, ready, in_progress.
+    std::map<std::string, milliseconds> status_intervals;
+    double jitter = 0.1;
+    milliseconds stall_after = 6h;            // 0 = off
+    backoff_policy backoff;
+};
+
+/// A watch's identity: what it polls. `name` is only a label.
+struct watch_key {
+    std::string project;
+    std::string environment;
+    std::string segment;
+    std::string import_id;
+
+    /// "project/environment/segment/import_id" — also the CloudEvent subject
+    /// and the key of the watch's row in the state store.
+    std::string path() const;
+    auto operator<=>(watch_key const&) const = default;
+};
+
+struct watch_config {
+    std::string name;                          // defaults to key.path()
+    watch_key key;
+    std::vector<std::pair<std::string, std::string>> labels;   // sorted by key
+    std::string origin;                        // "file:line:col" of the entry, for messages
+};
+
+enum class log_format { text, json };
+enum class log_level { trace, debug, info, warn, error };
+
+struct log_config {
+    log_format format = log_format::text;
+    log_level level = log_level::info;
+};
+
+struct webhook_config {
+    std::string name;
+    std::string url;
+    std::optional<std::string> secret_file;
+    std::optional<std::string> secret_env;
+    std::vector<std::string> types;            // empty = all event types
+    std::vector<std::string> watches;          // empty = all watches (by name)
+    std::vector<std::pair<std::string, std::string>> headers;
+    milliseconds timeout = 15s;
+    std::optional<std::string> ca_file;
+    milliseconds max_age = 24h;
+    std::optional<std::string> proxy;
+
+    /// Whether an event of `type` for watch `watch_name` goes to this webhook.
+    bool accepts(std::string_view type, std::string_view watch_name) const;
+};
+
+struct state_config {
+    std::string dir;                           // resolved: $STATE_DIRECTORY, else ./state
+    milliseconds dead_letter_retention = std::chrono::days(30);
+};
+
+struct admin_config {
+    std::string listen = "127.0.0.1:9464";     // "" disables the admin server
+    bool enable_reload = false;
+};
+
+struct config {
+    std::string file;                          // path the config was read from
+    launchdarkly_config launchdarkly;
+    polling_config polling;
+    std::vector<watch_config> watches;         // inline and from watch_files
+    log_config log;
+    std::vector<webhook_config> webhooks;
+    std::vector<std::string> watch_files;      // globs, as written
+    state_config state;
+    admin_config admin;
+    milliseconds shutdown_grace = 5s;
+};
+
+/// All event types (SPEC §4), for webhook `types` validation.
+inline constexpr char const* event_types[] = {
+    "importwatch.import.status_changed", "importwatch.import.file_status_changed",
+    "importwatch.import.stalled",        "importwatch.watch.failed",
+    "importwatch.watch.recovered",
+};
+
+/// True for 127.0.0.0/8, ::1 and localhost: the only hosts allowed plain http.
+bool is_loopback_host(std::string_view host);
+
+} // namespace importwatch::core

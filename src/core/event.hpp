@@ -1,0 +1,47 @@
+#pragma once
+// CloudEvents 1.0 (structured mode) for the five event types of SPEC §4.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <boost/json/value.hpp>
+
+#include "core/config.hpp"
+#include "core/time.hpp"
+
+namespace importwatch::core {
+
+inline constexpr std::string_view status_changed_type = "importwatch.import.status_changed";
+inline constexpr std::string_view file_status_changed_type = "importwatch.import.file_status_changed";
+inline constexpr std::string_view stalled_type = "importwatch.import.stalled";
+inline constexpr std::string_view watch_failed_type = "importwatch.watch.failed";
+inline constexpr std::string_view watch_recovered_type = "importwatch.watch.recovered";
+
+struct event {
+    std::string id;            // UUID v4; the same across retries and restarts
+    std::string type;
+    std::uint64_t sequence = 0;
+    sys_ms time{};
+    log_level level = log_level::info;
+    std::string body;          // the CloudEvent, serialized
+    /// The text log line after "<time> <level> ", e.g.
+    /// "vip-nightly status in_progress -> complete (default/production/vip-users/1234…)"
+    std::string summary;
+};
+
+/// Everything an event of one watch shares; the type-specific keys go in `extra`.
+struct event_subject {
+    watch_config const& watch;
+    std::string_view base_url;                 // for the CloudEvent source
+    std::optional<std::string> const& status;  // after this event (null before first observation)
+    boost::json::value const& import_json;     // null when none was received yet
+};
+
+/// Builds one event. `extra` is a JSON object whose members are added to
+/// `data` (previous_status, filename, reason, …).
+event make_event(event_subject const& subject, std::string_view type, std::uint64_t sequence,
+                 boost::json::object extra, std::string summary, log_level level, sys_ms now,
+                 random_source& rng);
+
+} // namespace importwatch::core

@@ -1,0 +1,47 @@
+#pragma once
+// LaunchDarkly's Import object (launchdarkly/get-big-segment-import.md).
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json/value.hpp>
+
+#include "core/expected.hpp"
+
+namespace importwatch::core {
+
+/// LD documents these statuses; anything else is kept verbatim as unknown.
+enum class import_status { preparing, pending_approval, ready, in_progress, complete, stopped, unknown };
+
+import_status classify_status(std::string_view status);
+/// complete and stopped end a watch; unknown statuses are non-terminal.
+bool is_terminal(std::string_view status);
+
+struct import_file {
+    std::string filename;
+    std::string status;
+    auto operator<=>(import_file const&) const = default;
+};
+
+struct import_snapshot {
+    std::string id;
+    std::string segment_key;
+    std::int64_t creation_time = 0;           // epoch milliseconds
+    std::string mode;
+    std::string status;
+    std::vector<import_file> files;           // sorted by filename; empty if absent/null
+    boost::json::value json;                  // the object as returned, for events
+};
+
+/// Response bodies above this are invalid responses (SPEC §3).
+inline constexpr std::size_t max_import_body = 1024 * 1024;
+
+/// Decodes a 200 body. Errors name the problem ("missing field status",
+/// "field creationTime: expected integer", "malformed JSON: …").
+expected<import_snapshot> decode_import(std::string_view body);
+
+/// Files from a stored Import JSON (for restoring state); empty on any error.
+std::vector<import_file> files_of(boost::json::value const& import_json);
+
+} // namespace importwatch::core

@@ -1,0 +1,24 @@
+#pragma once
+// Absolute http(s) URLs as the config gives them.
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace importwatch::core {
+
+struct url {
+    std::string scheme;   // "http" or "https"
+    std::string host;     // without brackets for IPv6
+    std::string port;     // always set: explicit, or 80 / 443
+    std::string target;   // path and query, at least "/"
+    bool has_userinfo = false;
+
+    bool tls() const { return scheme == "https"; }
+    /// scheme://host[:port]/path — no userinfo, no query: safe to log.
+    std::string redacted() const;
+};
+
+/// Parses an absolute http:// or https:// URL; nullopt for anything else.
+std::optional<url> parse_url(std::string_view text);
+
+} // namespace importwatch::core

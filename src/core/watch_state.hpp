@@ -1,0 +1,40 @@
+#pragma once
+// What importwatch knows about one watch. The persisted part is stored by
+// store::state_store whenever it changes; the streaks live only in memory.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/import.hpp"
+#include "core/time.hpp"
+
+namespace importwatch::core {
+
+struct watch_failure {
+    std::string reason;              // unauthorized, forbidden, not_found, invalid_request,
+                                     // client_error, invalid_response
+    std::optional<int> http_status;  // null when none
+    std::string message;
+    bool operator==(watch_failure const&) const = default;
+};
+
+struct watch_state {
+    // persisted
+    std::optional<std::string> status;          // last status seen; nullopt before the first
+    std::string import_json;                    // last Import object (serialized); "" = none
+    std::vector<import_file> files;             // from import_json, sorted by filename
+    sys_ms status_since{};                      // when `status` was first seen
+    std::uint64_t sequence = 0;                 // sequence of the last event emitted
+    std::optional<watch_failure> failure;
+    bool stall_reported = false;                // import.stalled sent for this status
+
+    // in memory only
+    int error_streak = 0;                       // consecutive failed polls: backoff step
+    int invalid_streak = 0;                     // consecutive invalid responses
+    bool unknown_status_warned = false;
+
+    bool terminal() const;
+};
+
+} // namespace importwatch::core

@@ -1,0 +1,28 @@
+#pragma once
+// Reads the config file and its watch_files from disk and the environment,
+// and hands the text to core::parse_config. Also reads the secrets the config
+// points to. Errors never contain a secret.
+#include <optional>
+#include <string>
+
+#include "core/config.hpp"
+#include "core/expected.hpp"
+
+namespace importwatch::daemon {
+
+/// Loads and validates `path` and every file its watch_files globs match
+/// (sorted, each parsed with core::parse_watch_file), then runs
+/// core::check_watch_set. A missing or unreadable file is an error naming
+/// the path: "config.yaml: cannot read: No such file or directory".
+core::expected<core::config> load_config(std::string const& path);
+
+/// The API token from token_file or token_env (trailing newline stripped).
+/// Error: "launchdarkly.token_file: cannot read /run/…: Permission denied" or
+/// "launchdarkly.token_env: LD_API_TOKEN is not set".
+core::expected<std::string> read_api_token(core::launchdarkly_config const& ld);
+
+/// The decoded HMAC key of a webhook, nullopt when it has no secret.
+/// Error names the webhook and the source, never the content.
+core::expected<std::optional<std::string>> read_webhook_key(core::webhook_config const& webhook);
+
+} // namespace importwatch::daemon

@@ -1,0 +1,43 @@
+#pragma once
+// Counters kept in memory for the admin server's /metrics (SPEC §7). Plain
+// data updated on the event loop thread; rendering is separate.
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/poll_decision.hpp"
+#include "core/time.hpp"
+
+namespace importwatch::daemon {
+
+struct histogram {
+    std::vector<double> bounds;               // upper bounds, ascending (seconds)
+    std::vector<std::uint64_t> counts;        // per bound, not cumulative; last = +Inf
+    double sum = 0;
+    std::uint64_t count = 0;
+    explicit histogram(std::vector<double> b) : bounds(std::move(b)), counts(bounds.size() + 1) {}
+    void observe(double v);
+};
+
+struct webhook_counters {
+    std::uint64_t delivered = 0;
+    std::uint64_t failed = 0;                 // attempts that will be retried
+    std::uint64_t dead = 0;
+};
+
+struct metrics {
+    std::array<std::uint64_t, 6> polls{};     // by core::poll_result
+    histogram poll_duration{{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
+    std::map<std::string, std::uint64_t> transitions;     // by new status
+    std::uint64_t rate_limit_pauses = 0;
+    core::milliseconds rate_limit_paused{0};
+    std::map<std::string, webhook_counters> webhooks;     // by webhook name
+    core::sys_ms last_successful_poll{};
+    bool config_last_reload_successful = true;
+
+    void count_poll(core::poll_result r) { ++polls[static_cast<std::size_t>(r)]; }
+};
+
+} // namespace importwatch::daemon

@@ -1,0 +1,78 @@
+#pragma once
+// An HTTP(S) client for one origin with a pool of keep-alive connections.
+// Generic: it knows requests and responses, not imports or webhooks.
+//
+//  - at most `max_connections` connections; callers beyond that wait for one;
+//  - TLS 1.2+, SNI, peer and host name verification (the ssl::context decides
+//    what is trusted); plain http only when the URL says so (config allows
+//    that only for loopback);
+//  - `timeout` bounds each request as a whole: resolve or reuse, connect,
+//    handshake, write, read to the last body byte;
+//  - response headers over 64 KiB or a body over `max_body` are invalid
+//    responses; the connection is then dropped;
+//  - a kept-alive connection the server closed before any response byte is
+//    retried once at once on a new connection (not an error);
+//  - the connection is dropped after errors, timeouts and `Connection: close`;
+//  - optional HTTP proxy (CONNECT for https); never for loopback hosts.
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/http_exchange.hpp"
+#include "core/url.hpp"
+#include "net/asio.hpp"
+#include "net/tls.hpp"
+
+namespace importwatch::net {
+
+struct client_options {
+    core::url origin;                                // scheme, host, port (target ignored)
+    std::shared_ptr<ssl::context> tls;               // required for https
+    std::size_t max_connections = 2;
+    std::chrono::milliseconds timeout{10'000};
+    std::size_t max_body = 1024 * 1024;
+    std::optional<core::url> proxy;                  // http://host:port
+    std::string user_agent;
+};
+
+struct client_request {
+    std::string method = "GET";                      // GET or POST
+    std::string target;                              // path and query
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+};
+
+class http_client {
+public:
+    http_client(asio::any_io_executor ex, client_options options);
+    ~http_client();
+    http_client(http_client const&) = delete;
+    http_client& operator=(http_client const&) = delete;
+
+    /// Sends one request; never throws for network trouble (request_failure).
+    asio::awaitable<core::http_outcome> send(client_request request);
+
+    /// Closes idle connections and makes waiting and in-flight sends finish
+    /// with operation_aborted as a network failure.
+    void shutdown();
+
+    /// Connections opened so far (for tests: reuse means this stays small).
+    std::size_t connections_opened() const;
+
+private:
+    struct impl;
+    std::shared_ptr<impl> impl_;
+};
+
+/// The proxy for `target` from HTTPS_PROXY/https_proxy (HTTP_PROXY for http
+/// targets) and NO_PROXY; never for loopback hosts. `env` is injected for tests.
+std::optional<core::url> proxy_from_environment(core::url const& target,
+                                                std::optional<std::string> const& https_proxy,
+                                                std::optional<std::string> const& http_proxy,
+                                                std::optional<std::string> const& no_proxy);
+
+} // namespace importwatch::net

@@ -1,0 +1,76 @@
+#pragma once
+// A small HTTP(S)/1.1 server for the admin endpoints and the simulator.
+// Bounded: request size, read time and open connections. Handlers are
+// coroutines returning a reply; the reply may ask for a fault (the simulator
+// uses that to reset connections or cut bodies short).
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/expected.hpp"
+#include "net/asio.hpp"
+#include "net/tls.hpp"
+
+namespace importwatch::net {
+
+struct server_request {
+    std::string method;                    // "GET", "POST", …
+    std::string target;
+    std::vector<std::pair<std::string, std::string>> headers;   // names lower-cased
+    std::string body;
+
+    /// First header with that (lower-case) name, or nullptr.
+    std::string const* header(std::string_view name) const;
+};
+
+struct server_reply {
+    enum class fault_t {
+        none,
+        reset,        // close the socket without answering
+        truncate,     // send the headers and half the body, then close
+    };
+    int status = 200;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+    std::string content_type = "text/plain; charset=utf-8";
+    std::chrono::milliseconds delay{0};    // wait this long before answering
+    fault_t fault = fault_t::none;
+    bool close = false;                    // send Connection: close
+};
+
+using request_handler = std::function<asio::awaitable<server_reply>(server_request)>;
+
+struct server_options {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 0;                // 0 = ephemeral
+    std::shared_ptr<ssl::context> tls;     // null = plain HTTP
+    std::size_t max_connections = 64;
+    std::size_t max_request_body = 64 * 1024;
+    std::chrono::milliseconds read_timeout{10'000};
+};
+
+class http_server {
+public:
+    http_server(asio::any_io_executor ex, server_options options, request_handler handler);
+    ~http_server();
+    http_server(http_server const&) = delete;
+    http_server& operator=(http_server const&) = delete;
+
+    /// Binds and starts accepting; the error names the address.
+    core::expected<void> start();
+    /// The bound port (after start).
+    std::uint16_t port() const;
+    /// Stops accepting and closes every open connection.
+    void stop();
+
+private:
+    struct impl;
+    std::shared_ptr<impl> impl_;
+};
+
+} // namespace importwatch::net

@@ -1,0 +1,105 @@
+#pragma once
+// The state store (SPEC §6): one SQLite database (WAL) in state.dir holding
+// watch states, the webhook outbox and dead letters. A watch's state change
+// and its events' outbox rows commit in one transaction.
+//
+// The state dir is locked (flock on state.dir/lock) by the daemon; outbox
+// commands open the database without the lock, beside a running daemon.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/event.hpp"
+#include "core/expected.hpp"
+#include "core/watch_state.hpp"
+
+namespace importwatch::store {
+
+using core::sys_ms;
+
+/// One event bound for one webhook.
+struct delivery {
+    std::int64_t id = 0;              // row id
+    std::string webhook;              // webhook name
+    std::string watch;                // the watch's key path (p/e/s/i)
+    std::string watch_name;
+    std::uint64_t sequence = 0;
+    std::string event_id;
+    std::string event_type;
+    std::string body;                 // the CloudEvent
+    int attempts = 0;
+    sys_ms committed{};               // when the event was committed (max_age counts from here)
+    sys_ms next_attempt{};
+    std::string last_error;
+    bool dead = false;
+    sys_ms dead_since{};
+};
+
+/// An event and the webhooks it goes to.
+struct routed_event {
+    core::event const* event;
+    std::vector<std::string> webhooks;
+};
+
+enum class open_mode {
+    daemon,   // take the state dir lock (fails if another daemon holds it)
+    tool,     // no lock: outbox commands beside a running daemon
+};
+
+class state_store {
+public:
+    /// Opens (creating dir 0700 and schema if missing) state.dir/importwatch.db.
+    /// Errors name the file: "state.db: file is not a database", or
+    /// "state dir /x is locked by another importwatch (pid 123)".
+    static core::expected<std::unique_ptr<state_store>> open(std::string const& dir, open_mode mode);
+    ~state_store();
+
+    std::string const& path() const;
+
+    /// Every stored watch state, keyed by watch key path.
+    core::expected<std::map<std::string, core::watch_state>> load_watches();
+
+    /// One transaction: the watch's persisted state, plus one outbox row per
+    /// (event, webhook). Nothing is written on error.
+    core::expected<void> commit(std::string const& watch_key, std::string const& watch_name,
+                                core::watch_state const& state,
+                                std::vector<routed_event> const& events, sys_ms now);
+
+    /// For each (webhook, watch) the oldest pending delivery — the only one
+    /// that may be attempted (order per webhook and watch) — across all webhooks.
+    core::expected<std::vector<delivery>> delivery_heads();
+    /// Earliest next_attempt among pending deliveries, if any.
+    core::expected<std::optional<sys_ms>> next_due();
+
+    core::expected<void> mark_delivered(std::int64_t id);
+    core::expected<void> reschedule(std::int64_t id, int attempts, sys_ms next_attempt,
+                                    std::string const& error);
+    core::expected<void> mark_dead(std::int64_t id, int attempts, std::string const& error, sys_ms now);
+
+    /// Pending and dead deliveries, for `importwatch outbox list`, ordered by
+    /// webhook, watch, sequence.
+    core::expected<std::vector<delivery>> list_outbox();
+    /// Dead letters (of one webhook, or all) become pending, due `now`, with
+    /// attempts and max_age restarted. Returns how many.
+    core::expected<std::size_t> replay(std::optional<std::string> const& webhook, sys_ms now);
+    /// Deletes dead letters dead since before `cutoff`. Returns how many.
+    core::expected<std::size_t> purge_dead(sys_ms cutoff);
+
+    /// Per webhook: pending count and oldest pending committed time (metrics).
+    struct webhook_backlog {
+        std::size_t pending = 0;
+        std::optional<sys_ms> oldest;
+        std::size_t dead = 0;
+    };
+    core::expected<std::map<std::string, webhook_backlog>> backlog();
+
+private:
+    struct impl;
+    explicit state_store(std::unique_ptr<impl> p);
+    std::unique_ptr<impl> impl_;
+};
+
+} // namespace importwatch::store

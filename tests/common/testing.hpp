@@ -1,0 +1,83 @@
+#pragma once
+// Fixtures for tests: temp dirs, a throwaway PKI, running an io_context until
+// a condition holds, and spawning the importwatch binary.
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "net/certificate_authority.hpp"
+#include "net/tls.hpp"
+
+namespace importwatch::testing {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+/// A fresh directory under /tmp, removed with everything in it.
+class temp_dir {
+public:
+    temp_dir();
+    ~temp_dir();
+    fs::path const& path() const { return path_; }
+    /// Writes `content` to path()/name and returns the full path.
+    std::string write(std::string const& name, std::string const& content) const;
+
+private:
+    fs::path path_;
+};
+
+/// A CA and a server certificate for localhost/127.0.0.1 made at run time.
+struct test_pki {
+    net::certificate_authority ca;
+    net::pem_pair server;
+    test_pki();
+    std::shared_ptr<net::ssl::context> server_context() const;
+    std::shared_ptr<net::ssl::context> client_context() const;
+    /// Writes ca.pem, server.pem and server.key into dir; returns the CA path.
+    std::string write_files(temp_dir const& dir) const;
+};
+
+/// Runs ioc until `done()` holds or `timeout` passes; returns done().
+bool run_until(boost::asio::io_context& ioc, std::function<bool()> const& done,
+               std::chrono::milliseconds timeout = 10s);
+
+/// Reads a whole file ("" when missing).
+std::string read_file(fs::path const& p);
+
+/// A child process running the importwatch binary, stdout and stderr
+/// captured to files. Killed (SIGKILL) on destruction if still running.
+class child_process {
+public:
+    child_process(std::vector<std::string> args, std::map<std::string, std::string> env = {},
+                  std::optional<std::string> stdout_file = {}, std::optional<std::string> stderr_file = {});
+    ~child_process();
+    child_process(child_process const&) = delete;
+    child_process& operator=(child_process const&) = delete;
+
+    int pid() const { return pid_; }
+    /// Waits for exit; the exit code, or nullopt on timeout. A signal death
+    /// yields 128 + signal.
+    std::optional<int> wait(std::chrono::milliseconds timeout);
+    void signal(int sig);
+    bool running();
+    std::string out() const;   // stdout so far
+    std::string err() const;   // stderr so far
+
+private:
+    int pid_ = -1;
+    std::optional<int> status_;
+    std::string out_path_, err_path_;
+    std::unique_ptr<temp_dir> own_dir_;
+};
+
+/// Polls `done` every 20 ms until it holds or `timeout` passes.
+bool eventually(std::function<bool()> const& done, std::chrono::milliseconds timeout = 10s);
+
+} // namespace importwatch::testing
