@@ -1,0 +1,72 @@
+// `importwatch check`: validate the config and summarise it. Never touches
+// the network; missing secrets are warnings because check may run on a build
+// host where they are not installed.
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+
+#include <unistd.h>
+
+#include "core/config_parser.hpp"
+#include "core/duration.hpp"
+#include "core/url.hpp"
+#include "daemon/commands.hpp"
+#include "daemon/config_loader.hpp"
+
+namespace importwatch::daemon {
+
+namespace {
+
+std::string join(std::vector<std::string> const& items) {
+    if (items.empty()) return "all";
+    std::string out;
+    for (auto const& item : items) out += (out.empty() ? "" : ",") + item;
+    return out;
+}
+
+void warn_unreadable(std::string const& key, std::optional<std::string> const& file) {
+    if (file && ::access(file->c_str(), R_OK) != 0) {
+        std::cerr << "warning: " << key << ": cannot read " << *file << ": " << std::strerror(errno) << "\n";
+    }
+}
+
+} // namespace
+
+int check_command(std::string const& config_path) {
+    auto cfg = load_config(config_path);
+    if (!cfg) {
+        std::cerr << "importwatch: " << cfg.error() << "\n";
+        return exit_usage;
+    }
+
+    for (auto const& w : cfg->watches) {
+        std::cout << "watch " << w.name << ": " << w.key.path() << " every "
+                  << core::format_duration(cfg->polling.interval);
+        if (!cfg->polling.status_intervals.empty()) {
+            std::string overrides;
+            for (auto const& [status, interval] : cfg->polling.status_intervals)
+                overrides += (overrides.empty() ? "" : ", ") + status + " " + core::format_duration(interval);
+            std::cout << " (" << overrides << ")";
+        }
+        std::cout << "\n";
+    }
+    for (auto const& hook : cfg->webhooks) {
+        // The parser accepted the URL, so it parses; redacted() drops userinfo and query.
+        auto u = core::parse_url(hook.url);
+        std::cout << "webhook " << hook.name << ": " << (u ? u->redacted() : std::string("?"))
+                  << " (types: " << join(hook.types) << ", watches: " << join(hook.watches) << ", "
+                  << (hook.secret_file || hook.secret_env ? "signed" : "unsigned") << ")\n";
+    }
+    std::cout.flush();
+
+    if (auto token = read_api_token(cfg->launchdarkly); !token) std::cerr << "warning: " << token.error() << "\n";
+    warn_unreadable("launchdarkly.ca_file", cfg->launchdarkly.ca_file);
+    for (auto const& hook : cfg->webhooks) {
+        if (auto key = read_webhook_key(hook); !key) std::cerr << "warning: " << key.error() << "\n";
+        warn_unreadable("events.webhooks[" + hook.name + "].ca_file", hook.ca_file);
+    }
+    for (auto const& warning : core::config_warnings(*cfg)) std::cerr << "warning: " << warning << "\n";
+    return exit_ok;
+}
+
+} // namespace importwatch::daemon

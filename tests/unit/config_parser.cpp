@@ -1,0 +1,531 @@
+#define BOOST_TEST_MODULE config_parser
+#include <boost/test/unit_test.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "core/config_parser.hpp"
+
+using namespace importwatch::core;
+using namespace std::chrono_literals;
+
+namespace {
+
+env_lookup env_of(std::map<std::string, std::string> vars) {
+    return [vars = std::move(vars)](std::string const& name) -> std::optional<std::string> {
+        auto it = vars.find(name);
+        if (it == vars.end()) return std::nullopt;
+        return it->second;
+    };
+}
+
+env_lookup const test_env = env_of({{"FOO", "foo"}, {"EMPTY", ""}, {"TOKEN", "api-secret-1234"}});
+
+std::string error_of(std::string const& yaml, env_lookup const& env = test_env) {
+    auto r = parse_config(yaml, "c.yaml", env);
+    if (r) return "<parsed>";
+    return r.error();
+}
+
+config parse_ok(std::string const& yaml, env_lookup const& env = test_env) {
+    auto r = parse_config(yaml, "c.yaml", env);
+    BOOST_TEST_REQUIRE(r.has_value(), (r ? std::string() : r.error()));
+    return *r;
+}
+
+std::string read_source_file(std::string const& relative) {
+    auto path = std::filesystem::path(__FILE__).parent_path() / "../.." / relative;
+    std::ifstream in(path);
+    BOOST_TEST_REQUIRE(in.good(), "cannot open " << path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// A valid watch entry, to append fields to or to leave fields out of.
+std::string const watch_a = "watches:\n  - name: vip\n    project: default\n    environment: production\n"
+                            "    segment: vip-users\n    import_id: abc-123\n";
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(config_parser)
+
+BOOST_AUTO_TEST_CASE(bad_configs_give_exact_messages) {
+    struct case_ {
+        char const* name;
+        std::string yaml;
+        std::string message;
+    };
+    std::vector<case_> const cases = {
+        {"unknown key with hint", "polling:\n  intervall: 30s\n",
+         "c.yaml:2:3: polling.intervall: unknown key (did you mean \"interval\"?)"},
+        {"unknown top-level key with hint", "watch:\n  - {}\n",
+         "c.yaml:1:1: watch: unknown key (did you mean \"watches\"?)"},
+        {"unknown key without hint", "polling: {}\nbogus_setting: 1\n",
+         "c.yaml:2:1: bogus_setting: unknown key (expected one of: launchdarkly, polling, watches, events, "
+         "watch_files, state, admin, shutdown_grace)"},
+        {"unknown webhook key", "events:\n  webhooks:\n    - name: ops\n      url: https://h.example/\n      secret: x\n",
+         "c.yaml:5:7: events.webhooks[0].secret: unknown key (expected one of: name, url, secret_file, secret_env, "
+         "types, watches, headers, timeout, ca_file, max_age, proxy)"},
+        {"duplicate key", "polling:\n  interval: 30s\n  jitter: 0.2\n  interval: 1m\n",
+         "c.yaml:4:3: polling.interval: duplicate key (first defined at line 2)"},
+        {"duplicate top-level key", "admin: {}\npolling: {}\nadmin: {}\n",
+         "c.yaml:3:1: admin: duplicate key (first defined at line 1)"},
+        {"bad duration", "polling:\n  interval: fast\n",
+         "c.yaml:2:13: polling.interval: expected a duration like 30s"},
+        {"duration with a fraction", "launchdarkly:\n  request_timeout: 1.5s\n",
+         "c.yaml:2:20: launchdarkly.request_timeout: expected a duration like 30s"},
+        {"negative duration", "state:\n  dead_letter_retention: -1d\n",
+         "c.yaml:2:26: state.dead_letter_retention: expected a duration like 30s"},
+        {"duration given a mapping", "shutdown_grace: {seconds: 5}\n",
+         "c.yaml:1:17: shutdown_grace: expected a duration like 30s"},
+        {"empty value for a duration", "polling:\n  stall_after:\n  jitter: 0.1\n",
+         "c.yaml:2:3: polling.stall_after: expected a duration like 30s"},
+        {"not a number", "polling:\n  jitter: lots\n", "c.yaml:2:11: polling.jitter: expected a number"},
+        {"not a whole number", "launchdarkly:\n  max_connections: 2.5\n",
+         "c.yaml:2:20: launchdarkly.max_connections: expected a whole number"},
+        {"substituted value is checked too", "launchdarkly:\n  max_connections: ${FOO}\n",
+         "c.yaml:2:20: launchdarkly.max_connections: expected a whole number"},
+        {"not a mapping", "polling: 5\n", "c.yaml:1:10: polling: expected a mapping"},
+        {"not a list", "watches: {name: x}\n", "c.yaml:1:10: watches: expected a list"},
+        {"watch entry not a mapping", "watches:\n  - vip-users\n", "c.yaml:2:5: watches[0]: expected a mapping"},
+        {"not a boolean", "admin:\n  enable_reload: yes\n", "c.yaml:2:18: admin.enable_reload: expected true or false"},
+        {"invalid YAML", "polling:\n  interval: 30s\n jitter: 0.1\n",
+         "c.yaml:3:2: invalid YAML: end of map not found"},
+        {"two documents", "polling: {}\n---\nadmin: {}\n", "c.yaml:3:1: invalid YAML: more than one document"},
+        {"empty file", "", "c.yaml:1:1: the file is empty (expected a mapping of settings)"},
+        {"only comments", "# nothing here\n\n", "c.yaml:1:1: the file is empty (expected a mapping of settings)"},
+        {"top level is a list", "- polling\n", "c.yaml:1:1: expected a mapping of settings at the top level"},
+        {"top level is a scalar", "hello\n", "c.yaml:1:1: expected a mapping of settings at the top level"},
+        {"missing project", "watches:\n  - environment: production\n    segment: s\n    import_id: i\n",
+         "c.yaml:2:5: watches[0].project: missing required key"},
+        {"missing import_id names the watch",
+         "watches:\n  - name: vip\n    project: p\n    environment: e\n    segment: s\n",
+         "c.yaml:2:5: watches[0].import_id: missing required key (watch \"vip\")"},
+        {"missing webhook name", "events:\n  webhooks:\n    - url: https://h.example/\n",
+         "c.yaml:3:7: events.webhooks[0].name: missing required key"},
+        {"missing webhook url", "events:\n  webhooks:\n    - name: ops\n",
+         "c.yaml:3:7: events.webhooks[0].url: missing required key (webhook \"ops\")"},
+        {"unset variable", "launchdarkly:\n  base_url: ${LD_HOST}\n",
+         "c.yaml:2:13: launchdarkly.base_url: environment variable LD_HOST is not set"},
+        {"unset variable in a list", "watch_files: [a, \"${NOPE}/b\"]\n",
+         "c.yaml:1:18: watch_files[1]: environment variable NOPE is not set"},
+        {"unterminated variable", "state:\n  dir: ${FOO\n",
+         "c.yaml:2:8: state.dir: unterminated ${ (write $${ for a literal ${)"},
+        {"invalid variable name", "state:\n  dir: ${1X}\n",
+         "c.yaml:2:8: state.dir: invalid environment variable name in ${1X}"},
+        {"segment is ..", watch_a + "  - project: p\n    environment: e\n    segment: ..\n    import_id: i\n",
+         "c.yaml:9:14: watches[1].segment: must match [A-Za-z0-9._-]+ and not be \".\" or \"..\""},
+        {"project with a slash names the watch",
+         "watches:\n  - name: vip\n    project: a/b\n    environment: e\n    segment: s\n    import_id: i\n",
+         "c.yaml:3:14: watches[0].project: must match [A-Za-z0-9._-]+ and not be \".\" or \"..\" (watch \"vip\")"},
+        {"environment is .", "watches:\n  - {project: p, environment: ., segment: s, import_id: i}\n",
+         "c.yaml:2:31: watches[0].environment: must match [A-Za-z0-9._-]+ and not be \".\" or \"..\""},
+        {"import_id with a space",
+         "watches:\n  - project: p\n    environment: e\n    segment: s\n    import_id: \"12 34\"\n",
+         "c.yaml:5:16: watches[0].import_id: must match [A-Za-z0-9._-]+"},
+        {"empty segment", "watches:\n  - {project: p, environment: e, segment: \"\", import_id: i}\n",
+         "c.yaml:2:43: watches[0].segment: must match [A-Za-z0-9._-]+ and not be \".\" or \"..\""},
+        {"plain http base_url", "launchdarkly:\n  base_url: http://app.launchdarkly.com\n",
+         "c.yaml:2:13: launchdarkly.base_url: must use https:// (plain http:// only for loopback hosts)"},
+        {"base_url not a URL", "launchdarkly:\n  base_url: app.launchdarkly.com\n",
+         "c.yaml:2:13: launchdarkly.base_url: expected an absolute http:// or https:// URL"},
+        {"plain http webhook", "events:\n  webhooks:\n    - name: ops\n      url: http://hooks.example.com/x\n",
+         "c.yaml:4:12: events.webhooks[0].url: must use https:// (plain http:// only for loopback hosts)"},
+        {"jitter above 1", "polling:\n  jitter: 1.5\n", "c.yaml:2:11: polling.jitter: must be between 0 and 1"},
+        {"jitter below 0", "polling:\n  jitter: -0.1\n", "c.yaml:2:11: polling.jitter: must be between 0 and 1"},
+        {"max_connections 0", "launchdarkly:\n  max_connections: 0\n",
+         "c.yaml:2:20: launchdarkly.max_connections: must be between 1 and 64"},
+        {"max_connections 65", "launchdarkly:\n  max_connections: 65\n",
+         "c.yaml:2:20: launchdarkly.max_connections: must be between 1 and 64"},
+        {"multiplier below 1", "polling:\n  backoff: {initial: 1s, max: 5m, multiplier: 0.5}\n",
+         "c.yaml:2:47: polling.backoff.multiplier: must be at least 1"},
+        {"initial above max", "polling:\n  backoff:\n    initial: 10m\n    max: 5m\n",
+         "c.yaml:3:14: polling.backoff.initial: must not exceed backoff.max (5m)"},
+        {"negative rate", "launchdarkly:\n  max_requests_per_second: -1\n",
+         "c.yaml:2:28: launchdarkly.max_requests_per_second: must be at least 0"},
+        {"zero request timeout", "launchdarkly:\n  request_timeout: 0s\n",
+         "c.yaml:2:20: launchdarkly.request_timeout: must be greater than 0s"},
+        {"unknown status", "polling:\n  status_intervals:\n    complete: 1m\n",
+         "c.yaml:3:5: polling.status_intervals.complete: unknown key (expected one of: preparing, "
+         "pending_approval, ready, in_progress)"},
+        {"status with a dash", "polling:\n  status_intervals:\n    in-progress: 1m\n",
+         "c.yaml:3:5: polling.status_intervals.in-progress: unknown key (did you mean \"in_progress\"?)"},
+        {"bad status interval", "polling:\n  status_intervals:\n    ready: soon\n",
+         "c.yaml:3:12: polling.status_intervals.ready: expected a duration like 30s"},
+        {"log format", "events:\n  log: {format: xml}\n", "c.yaml:2:17: events.log.format: expected text or json"},
+        {"log level", "events:\n  log:\n    level: verbose\n",
+         "c.yaml:3:12: events.log.level: expected trace, debug, info, warn or error"},
+        {"unknown event type",
+         "events:\n  webhooks:\n    - name: ops\n      url: https://h.example/\n"
+         "      types: [importwatch.watch.failed, importwatch.import.status_change]\n",
+         "c.yaml:5:41: events.webhooks[0].types[1]: unknown event type \"importwatch.import.status_change\" "
+         "(did you mean \"importwatch.import.status_changed\"?)"},
+        {"webhook names an unknown watch",
+         watch_a + "events:\n  webhooks:\n    - name: ops\n      url: https://h.example/\n      watches: [vip, viq]\n",
+         "c.yaml:11:22: events.webhooks[0].watches[1]: no watch named \"viq\" (did you mean \"vip\"?)"},
+        {"duplicate watch name",
+         watch_a + "  - name: vip\n    project: default\n    environment: production\n    segment: other\n"
+                   "    import_id: abc-123\n",
+         "c.yaml:7:5: watches[1]: duplicate watch name \"vip\" (first defined as watches[0] at 2:5)"},
+        {"duplicate watch identity",
+         watch_a + "  - {name: vip2, project: default, environment: production, segment: vip-users, import_id: abc-123}\n",
+         "c.yaml:7:5: watches[1]: duplicate watch default/production/vip-users/abc-123 (first defined as "
+         "watches[0] at 2:5, named \"vip\")"},
+        {"duplicate default name",
+         "watches:\n  - {project: p, environment: e, segment: s, import_id: i}\n  - {name: p/e/s/i, project: p, "
+         "environment: e, segment: s, import_id: j}\n",
+         "c.yaml:3:5: watches[1]: duplicate watch name \"p/e/s/i\" (first defined as watches[0] at 2:5)"},
+        {"duplicate webhook name",
+         "events:\n  webhooks:\n    - name: ops\n      url: https://a.example/\n    - name: ops\n"
+         "      url: https://b.example/\n",
+         "c.yaml:5:13: events.webhooks[1].name: duplicate webhook name \"ops\" (first defined at line 3)"},
+        {"token_file and token_env", "launchdarkly:\n  token_file: /run/token\n  token_env: LD_TOKEN\n",
+         "c.yaml:3:3: launchdarkly.token_env: set either token_file or token_env, not both"},
+        {"secret_file and secret_env",
+         "events:\n  webhooks:\n    - name: ops\n      url: https://h.example/\n      secret_file: /s\n"
+         "      secret_env: S\n",
+         "c.yaml:6:7: events.webhooks[0].secret_env: set either secret_file or secret_env, not both"},
+        {"token_env not a variable name", "launchdarkly:\n  token_env: LD-TOKEN\n",
+         "c.yaml:2:14: launchdarkly.token_env: expected an environment variable name like LD_API_TOKEN"},
+        {"labels not a mapping", watch_a + "    labels: [team]\n", "c.yaml:7:13: watches[0].labels: expected a mapping"},
+        {"label value not a string", watch_a + "    labels:\n      team: [a, b]\n",
+         "c.yaml:8:13: watches[0].labels.team: expected a string"},
+        {"duplicate label", watch_a + "    labels: {team: a, team: b}\n",
+         "c.yaml:7:23: watches[0].labels.team: duplicate key (first defined at line 7)"},
+        {"reserved header",
+         "events:\n  webhooks:\n    - name: ops\n      url: https://h.example/\n"
+         "      headers: {Webhook-Signature: forged}\n",
+         "c.yaml:5:17: events.webhooks[0].headers.Webhook-Signature: is set by importwatch and cannot be configured"},
+        {"header name with a space",
+         "events:\n  webhooks:\n    - name: ops\n      url: https://h.example/\n      headers: {\"X Team\": ops}\n",
+         "c.yaml:5:17: events.webhooks[0].headers.X Team: not a valid header name"},
+        {"headers differing in case",
+         "events:\n  webhooks:\n    - name: ops\n      url: https://h.example/\n"
+         "      headers: {X-Team: a, x-team: b}\n",
+         "c.yaml:5:28: events.webhooks[0].headers.x-team: duplicate header (names are case-insensitive)"},
+        {"admin.listen without port", "admin:\n  listen: localhost\n",
+         "c.yaml:2:11: admin.listen: expected HOST:PORT like 127.0.0.1:9464, or \"\" to disable"},
+        {"empty watch name", watch_a + "  - {name: \"\", project: a, environment: b, segment: c, import_id: d}\n",
+         "c.yaml:7:12: watches[1].name: must not be empty"},
+        {"non-string key", "polling:\n  ? [a, b]\n  : 1\n", "c.yaml:2:5: polling: expected a string key"},
+        {"bad proxy", "launchdarkly:\n  proxy: proxy.internal:3128\n",
+         "c.yaml:2:10: launchdarkly.proxy: expected an absolute http:// or https:// URL"},
+    };
+    for (auto const& c : cases) {
+        BOOST_TEST_CONTEXT(c.name) { BOOST_TEST(error_of(c.yaml) == c.message); }
+    }
+    BOOST_TEST(cases.size() >= 30u);
+}
+
+BOOST_AUTO_TEST_CASE(secrets_never_appear_in_errors) {
+    // The token arrives through ${TOKEN}; whatever is wrong, the value is not quoted.
+    auto message = error_of("launchdarkly:\n  max_connections: ${TOKEN}\n");
+    BOOST_TEST(message.find("api-secret-1234") == std::string::npos);
+    BOOST_TEST(message != "<parsed>");
+    message = error_of("events:\n  webhooks:\n    - name: ops\n      url: https://h.example/\n"
+                       "      headers: {Authorization: \"Bearer ${TOKEN}\\n\"}\n");
+    BOOST_TEST(message == "c.yaml:5:32: events.webhooks[0].headers.Authorization: value must not contain "
+                          "control characters");
+}
+
+BOOST_AUTO_TEST_CASE(defaults_when_only_watches_are_given) {
+    auto cfg = parse_ok("watches:\n  - project: default\n    environment: production\n    segment: vip-users\n"
+                        "    import_id: 1234a567-bcd8-9123-4567-abcd1234567f\n");
+    BOOST_TEST(cfg.file == "c.yaml");
+    BOOST_TEST(cfg.launchdarkly.base_url == "https://app.launchdarkly.com");
+    BOOST_TEST(!cfg.launchdarkly.token_file.has_value());
+    BOOST_TEST(cfg.launchdarkly.token_env == "LD_API_TOKEN");
+    BOOST_TEST(cfg.launchdarkly.api_version == "20240415");
+    BOOST_TEST(!cfg.launchdarkly.ca_file.has_value());
+    BOOST_TEST(cfg.launchdarkly.request_timeout.count() == 10'000);
+    BOOST_TEST(cfg.launchdarkly.max_connections == 2);
+    BOOST_TEST(cfg.launchdarkly.max_requests_per_second == 2.0);
+    BOOST_TEST(!cfg.launchdarkly.proxy.has_value());
+    BOOST_TEST(cfg.polling.interval.count() == 30'000);
+    BOOST_TEST(cfg.polling.status_intervals.empty());
+    BOOST_TEST(cfg.polling.jitter == 0.1);
+    BOOST_TEST(cfg.polling.stall_after.count() == 6 * 3'600'000);
+    BOOST_TEST(cfg.polling.backoff.initial.count() == 1'000);
+    BOOST_TEST(cfg.polling.backoff.max.count() == 300'000);
+    BOOST_TEST(cfg.polling.backoff.multiplier == 2.0);
+    BOOST_TEST_REQUIRE(cfg.watches.size() == 1u);
+    auto const& w = cfg.watches[0];
+    BOOST_TEST(w.name == "default/production/vip-users/1234a567-bcd8-9123-4567-abcd1234567f");
+    BOOST_TEST(w.key.path() == w.name);
+    BOOST_TEST(w.key.segment == "vip-users");
+    BOOST_TEST(w.labels.empty());
+    BOOST_TEST(w.origin == "c.yaml:2:5");
+    BOOST_TEST((cfg.log.format == log_format::text));
+    BOOST_TEST((cfg.log.level == log_level::info));
+    BOOST_TEST(cfg.webhooks.empty());
+    BOOST_TEST(cfg.watch_files.empty());
+    BOOST_TEST(cfg.state.dir == "./state");
+    BOOST_TEST(cfg.state.dead_letter_retention.count() == 30LL * 86'400'000);
+    BOOST_TEST(cfg.admin.listen == "127.0.0.1:9464");
+    BOOST_TEST(cfg.admin.enable_reload == false);
+    BOOST_TEST(cfg.shutdown_grace.count() == 5'000);
+    BOOST_TEST(config_warnings(cfg).empty());
+}
+
+BOOST_AUTO_TEST_CASE(empty_sections_mean_defaults) {
+    auto cfg = parse_ok("launchdarkly:\npolling:\nwatches:\nevents:\n  webhooks:\n");
+    BOOST_TEST(cfg.watches.empty());
+    BOOST_TEST(cfg.webhooks.empty());
+    BOOST_TEST(cfg.polling.interval.count() == 30'000);
+}
+
+BOOST_AUTO_TEST_CASE(webhook_defaults_and_values) {
+    auto cfg = parse_ok(watch_a + "events:\n  webhooks:\n    - name: plain\n      url: http://127.0.0.1:8080/hook\n"
+                                  "    - name: full\n      url: https://u:p@hooks.example.com/in?x=1\n"
+                                  "      secret_env: OPS_SECRET\n      types: [importwatch.watch.failed]\n"
+                                  "      watches: [vip]\n      headers: {X-Team: ops, X-Env: prod}\n"
+                                  "      timeout: 3s\n      max_age: 1h\n      ca_file: /ca.pem\n"
+                                  "      proxy: http://proxy.internal:3128\n");
+    BOOST_TEST_REQUIRE(cfg.webhooks.size() == 2u);
+    auto const& plain = cfg.webhooks[0];
+    BOOST_TEST(plain.timeout.count() == 15'000);
+    BOOST_TEST(plain.max_age.count() == 24 * 3'600'000);
+    BOOST_TEST(!plain.secret_file.has_value());
+    BOOST_TEST(!plain.secret_env.has_value());
+    BOOST_TEST(plain.accepts("importwatch.import.stalled", "anything"));
+    auto const& full = cfg.webhooks[1];
+    BOOST_TEST(full.url == "https://u:p@hooks.example.com/in?x=1");
+    BOOST_TEST(*full.secret_env == "OPS_SECRET");
+    BOOST_TEST(full.timeout.count() == 3'000);
+    BOOST_TEST(full.max_age.count() == 3'600'000);
+    BOOST_TEST(*full.ca_file == "/ca.pem");
+    BOOST_TEST(*full.proxy == "http://proxy.internal:3128");
+    BOOST_TEST_REQUIRE(full.headers.size() == 2u);
+    BOOST_TEST(full.headers[0].first == "X-Team");   // as written, not sorted
+    BOOST_TEST(full.headers[1].second == "prod");
+    BOOST_TEST(full.accepts("importwatch.watch.failed", "vip"));
+    BOOST_TEST(!full.accepts("importwatch.watch.failed", "other"));
+    BOOST_TEST(!full.accepts("importwatch.import.status_changed", "vip"));
+}
+
+BOOST_AUTO_TEST_CASE(loopback_urls_may_use_http) {
+    for (std::string host : {"127.0.0.1", "127.8.9.10", "[::1]", "localhost"}) {
+        BOOST_TEST_CONTEXT(host) {
+            auto cfg = parse_ok("launchdarkly:\n  base_url: http://" + host + ":8443/\n");
+            BOOST_TEST(cfg.launchdarkly.base_url == "http://" + host + ":8443");   // trailing slash dropped
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(variables_are_substituted_and_dollar_dollar_escapes) {
+    auto cfg = parse_ok(watch_a + "    labels:\n      plain: \"${FOO}-x\"\n      escaped: \"$${FOO}\"\n"
+                                  "      dollar: a$b$$c\n      empty: \"[${EMPTY}]\"\n      twice: ${FOO}${FOO}\n"
+                                  "launchdarkly:\n  max_connections: ${N}\n",
+                        env_of({{"FOO", "foo"}, {"EMPTY", ""}, {"N", "7"}}));
+    std::vector<std::pair<std::string, std::string>> expected = {
+        {"dollar", "a$b$$c"}, {"empty", "[]"}, {"escaped", "${FOO}"}, {"plain", "foo-x"}, {"twice", "foofoo"}};
+    BOOST_TEST((cfg.watches[0].labels == expected));   // also sorted by key
+    BOOST_TEST(cfg.launchdarkly.max_connections == 7);
+}
+
+BOOST_AUTO_TEST_CASE(state_dir_default_comes_from_state_directory) {
+    BOOST_TEST(parse_ok("polling: {}\n", env_of({{"STATE_DIRECTORY", "/var/lib/iw"}})).state.dir == "/var/lib/iw");
+    // systemd joins several StateDirectory= entries with ':'.
+    BOOST_TEST(parse_ok("polling: {}\n", env_of({{"STATE_DIRECTORY", "/var/lib/a:/var/lib/b"}})).state.dir ==
+               "/var/lib/a");
+    BOOST_TEST(parse_ok("state: {dir: /x}\n", env_of({{"STATE_DIRECTORY", "/var/lib/iw"}})).state.dir == "/x");
+    BOOST_TEST(parse_ok("polling: {}\n", env_of({})).state.dir == "./state");
+}
+
+BOOST_AUTO_TEST_CASE(every_key_is_read) {
+    auto cfg = parse_ok(
+        "launchdarkly:\n  base_url: https://app.eu.launchdarkly.com\n  token_file: /run/t\n"
+        "  api_version: beta\n  ca_file: /ca\n  request_timeout: 2s\n  max_connections: 64\n"
+        "  max_requests_per_second: 0.5\n  proxy: http://p:3128\n"
+        "polling:\n  interval: 1m\n  status_intervals: {pending_approval: 5m, preparing: 10s}\n  jitter: 0\n"
+        "  stall_after: 0\n  backoff: {initial: 2s, max: 2s, multiplier: 1}\n"
+        "events:\n  log: {format: json, level: warn}\n"
+        "watch_files: [a/*.yaml, /b.yaml]\n"
+        "state: {dir: /s, dead_letter_retention: 1d}\n"
+        "admin: {listen: \"\", enable_reload: true}\n"
+        "shutdown_grace: 500ms\n");
+    BOOST_TEST(cfg.launchdarkly.base_url == "https://app.eu.launchdarkly.com");
+    BOOST_TEST(*cfg.launchdarkly.token_file == "/run/t");
+    BOOST_TEST(cfg.launchdarkly.api_version == "beta");
+    BOOST_TEST(*cfg.launchdarkly.ca_file == "/ca");
+    BOOST_TEST(cfg.launchdarkly.request_timeout.count() == 2'000);
+    BOOST_TEST(cfg.launchdarkly.max_connections == 64);
+    BOOST_TEST(cfg.launchdarkly.max_requests_per_second == 0.5);
+    BOOST_TEST(*cfg.launchdarkly.proxy == "http://p:3128");
+    BOOST_TEST(cfg.polling.interval.count() == 60'000);
+    BOOST_TEST(cfg.polling.status_intervals.size() == 2u);
+    BOOST_TEST(cfg.polling.status_intervals.at("pending_approval").count() == 300'000);
+    BOOST_TEST(cfg.polling.jitter == 0.0);
+    BOOST_TEST(cfg.polling.stall_after.count() == 0);
+    BOOST_TEST(cfg.polling.backoff.initial.count() == 2'000);
+    BOOST_TEST(cfg.polling.backoff.multiplier == 1.0);
+    BOOST_TEST((cfg.log.format == log_format::json));
+    BOOST_TEST((cfg.log.level == log_level::warn));
+    BOOST_TEST((cfg.watch_files == std::vector<std::string>{"a/*.yaml", "/b.yaml"}));
+    BOOST_TEST(cfg.state.dir == "/s");
+    BOOST_TEST(cfg.state.dead_letter_retention.count() == 86'400'000);
+    BOOST_TEST(cfg.admin.listen == "");
+    BOOST_TEST(cfg.admin.enable_reload == true);
+    BOOST_TEST(cfg.shutdown_grace.count() == 500);
+}
+
+BOOST_AUTO_TEST_CASE(admin_listen_forms) {
+    for (std::string listen : {"127.0.0.1:9464", "[::1]:9464", "0.0.0.0:0", "localhost:80"}) {
+        BOOST_TEST_CONTEXT(listen) { BOOST_TEST(parse_ok("admin: {listen: \"" + listen + "\"}\n").admin.listen == listen); }
+    }
+    for (std::string listen : {"9464", ":9464", "127.0.0.1:", "127.0.0.1:65536", "::1:9464", "host:port"}) {
+        BOOST_TEST_CONTEXT(listen) { BOOST_TEST(error_of("admin: {listen: \"" + listen + "\"}\n") != "<parsed>"); }
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(watch_files)
+
+BOOST_AUTO_TEST_CASE(watch_file_holds_a_watches_list) {
+    auto watches = parse_watch_file("watches:\n  - {name: a, project: p, environment: e, segment: s, import_id: i}\n"
+                                    "  - {project: p, environment: e, segment: s, import_id: j, labels: {b: 2, a: 1}}\n",
+                                    "/etc/w.d/x.yaml", test_env);
+    BOOST_TEST_REQUIRE(watches.has_value());
+    BOOST_TEST_REQUIRE(watches->size() == 2u);
+    BOOST_TEST((*watches)[0].name == "a");
+    BOOST_TEST((*watches)[1].name == "p/e/s/j");
+    BOOST_TEST((*watches)[1].origin == "/etc/w.d/x.yaml:3:5");
+    BOOST_TEST(((*watches)[1].labels.front() == std::pair<std::string, std::string>{"a", "1"}));
+    // An empty drop-in adds nothing.
+    auto empty = parse_watch_file("# no watches yet\n", "/etc/w.d/y.yaml", test_env);
+    BOOST_TEST_REQUIRE(empty.has_value());
+    BOOST_TEST(empty->empty());
+}
+
+BOOST_AUTO_TEST_CASE(watch_file_errors_name_the_file) {
+    auto r = parse_watch_file("watches:\n  - {project: p, environment: e, segment: s}\n", "w.yaml", test_env);
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST(r.error() == "w.yaml:2:5: watches[0].import_id: missing required key");
+    r = parse_watch_file("polling: {}\n", "w.yaml", test_env);
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST(r.error() == "w.yaml:1:1: polling: unknown key (expected one of: watches)");
+    r = parse_watch_file("watches:\n  - {project: p, environment: e, segment: s, import_id: \"${X}\"}\n", "w.yaml",
+                         test_env);
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST(r.error() == "w.yaml:2:57: watches[0].import_id: environment variable X is not set");
+}
+
+BOOST_AUTO_TEST_CASE(duplicates_across_files_name_both_places) {
+    auto cfg = parse_ok(watch_a + "watch_files: [/etc/w.d/*.yaml]\n");
+    auto extra = parse_watch_file("watches:\n  - {name: other, project: p, environment: e, segment: s, import_id: i}\n"
+                                  "  - {name: vip, project: p, environment: e, segment: s, import_id: j}\n",
+                                  "/etc/w.d/x.yaml", test_env);
+    BOOST_TEST_REQUIRE(extra.has_value());
+    cfg.watches.insert(cfg.watches.end(), extra->begin(), extra->end());
+    auto r = check_watch_set(cfg);
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST(r.error() == "/etc/w.d/x.yaml:3:5: watches[1]: duplicate watch name \"vip\" (first defined as "
+                            "watches[0] at c.yaml:2:5)");
+
+    cfg.watches.pop_back();
+    auto same_key = parse_watch_file("watches:\n  - {project: default, environment: production, segment: vip-users, "
+                                     "import_id: abc-123}\n",
+                                     "/etc/w.d/y.yaml", test_env);
+    BOOST_TEST_REQUIRE(same_key.has_value());
+    cfg.watches.push_back(same_key->front());
+    r = check_watch_set(cfg);
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST(r.error() == "/etc/w.d/y.yaml:2:5: watches[0]: duplicate watch default/production/vip-users/abc-123 "
+                            "(first defined as watches[0] at c.yaml:2:5, named \"vip\")");
+}
+
+BOOST_AUTO_TEST_CASE(webhook_watches_may_live_in_watch_files) {
+    // parse_config cannot know the watches of watch_files yet...
+    auto cfg = parse_ok("watch_files: [w.d/*.yaml]\nevents:\n  webhooks:\n    - name: ops\n"
+                        "      url: https://h.example/\n      watches: [from-file]\n");
+    // ...check_watch_set, run after they were appended, does.
+    auto r = check_watch_set(cfg);
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST(r.error() == "c.yaml: events.webhooks[0].watches: no watch named \"from-file\" (webhook \"ops\")");
+    auto extra = parse_watch_file("watches:\n  - {name: from-file, project: p, environment: e, segment: s, import_id: i}\n",
+                                  "w.d/a.yaml", test_env);
+    BOOST_TEST_REQUIRE(extra.has_value());
+    cfg.watches = *extra;
+    BOOST_TEST(check_watch_set(cfg).has_value());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(warnings)
+
+BOOST_AUTO_TEST_CASE(rate_cap_off_or_interval_zero_against_launchdarkly) {
+    auto cfg = parse_ok(watch_a + "launchdarkly: {max_requests_per_second: 0}\n");
+    auto w = config_warnings(cfg);
+    BOOST_TEST_REQUIRE(w.size() == 1u);
+    BOOST_TEST(w[0].find("max_requests_per_second is 0") != std::string::npos);
+
+    cfg = parse_ok(watch_a + "polling: {interval: 0s}\nlaunchdarkly: {base_url: https://app.launchdarkly.us}\n");
+    w = config_warnings(cfg);
+    BOOST_TEST_REQUIRE(w.size() == 1u);
+    BOOST_TEST(w[0].find("polling.interval is 0s") != std::string::npos);
+
+    // Against a simulator both are the point, not a mistake.
+    cfg = parse_ok(watch_a + "polling: {interval: 0s}\n"
+                             "launchdarkly: {base_url: \"http://127.0.0.1:8080\", max_requests_per_second: 0}\n");
+    BOOST_TEST(config_warnings(cfg).empty());
+    // A host that merely contains the name is not LaunchDarkly.
+    cfg = parse_ok(watch_a + "launchdarkly: {base_url: \"https://launchdarkly.com.evil.example\", "
+                             "max_requests_per_second: 0}\n");
+    BOOST_TEST(config_warnings(cfg).empty());
+}
+
+BOOST_AUTO_TEST_CASE(capacity_warning_gives_the_effective_interval) {
+    std::string yaml = "polling: {interval: 30s}\nwatches:\n";
+    for (int i = 0; i < 120; ++i)
+        yaml += "  - {project: p, environment: e, segment: s, import_id: id" + std::to_string(i) + "}\n";
+    auto w = config_warnings(parse_ok(yaml));
+    BOOST_TEST_REQUIRE(w.size() == 1u);
+    BOOST_TEST(w[0] == "120 watches at 30s need 4.0 requests/s but max_requests_per_second is 2: each watch will "
+                       "be polled about every 1m");
+
+    // 60 watches at 30s need exactly 2/s: no warning.
+    yaml = "polling: {interval: 30s}\nwatches:\n";
+    for (int i = 0; i < 60; ++i)
+        yaml += "  - {project: p, environment: e, segment: s, import_id: id" + std::to_string(i) + "}\n";
+    BOOST_TEST(config_warnings(parse_ok(yaml)).empty());
+    // 61 do not fit.
+    yaml += "  - {project: p, environment: e, segment: s, import_id: one-more}\n";
+    w = config_warnings(parse_ok(yaml));
+    BOOST_TEST_REQUIRE(w.size() == 1u);
+    BOOST_TEST(w[0] == "61 watches at 30s need 2.0 requests/s but max_requests_per_second is 2: each watch will "
+                       "be polled about every 31s");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(shipped_configs)
+
+BOOST_AUTO_TEST_CASE(reference_config_parses_with_every_section_set) {
+    auto cfg = parse_ok(read_source_file("config/reference.yaml"), env_of({}));
+    BOOST_TEST(cfg.launchdarkly.base_url == "https://app.launchdarkly.com");
+    BOOST_TEST(cfg.polling.status_intervals.size() == 4u);
+    BOOST_TEST_REQUIRE(cfg.watches.size() == 1u);
+    BOOST_TEST(cfg.watches[0].name == "vip-nightly");
+    BOOST_TEST_REQUIRE(cfg.webhooks.size() == 1u);
+    BOOST_TEST(cfg.webhooks[0].secret_env.has_value());
+    BOOST_TEST(!cfg.watch_files.empty());
+    BOOST_TEST(cfg.state.dir == "/var/lib/importwatch");
+    BOOST_TEST(check_watch_set(cfg).has_value());
+    BOOST_TEST(config_warnings(cfg).empty());
+}
+
+BOOST_AUTO_TEST_CASE(example_config_runs_on_defaults) {
+    auto cfg = parse_ok(read_source_file("config/example.yaml"), env_of({}));
+    BOOST_TEST(cfg.launchdarkly.base_url == "https://app.launchdarkly.com");
+    BOOST_TEST(cfg.launchdarkly.token_env == "LD_API_TOKEN");
+    BOOST_TEST(!cfg.launchdarkly.token_file.has_value());
+    BOOST_TEST(cfg.watches.size() == 1u);
+    BOOST_TEST(cfg.watch_files.empty());
+    BOOST_TEST(config_warnings(cfg).empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
