@@ -1,0 +1,87 @@
+#include "core/event.hpp"
+
+#include <utility>
+
+#include <boost/json/serialize.hpp>
+
+#include "core/import.hpp"
+
+namespace importwatch::core {
+
+namespace {
+
+namespace json = boost::json;
+
+// {base_url}/api/v2/segments/{p}/{e}/{s}/imports/{id}: the resource polled.
+// The key parts are validated to [A-Za-z0-9._-]+, so they need no escaping.
+std::string source_of(std::string_view base_url, watch_key const& key) {
+    while (!base_url.empty() && base_url.back() == '/') base_url.remove_suffix(1);
+    std::string s;
+    s.reserve(base_url.size() + 32 + key.project.size() + key.environment.size() +
+              key.segment.size() + key.import_id.size());
+    s.append(base_url)
+        .append("/api/v2/segments/")
+        .append(key.project)
+        .append("/")
+        .append(key.environment)
+        .append("/")
+        .append(key.segment)
+        .append("/imports/")
+        .append(key.import_id);
+    return s;
+}
+
+} // namespace
+
+event make_event(event_subject const& subject, std::string_view type, std::uint64_t sequence,
+                 json::object extra, std::string summary, log_level level, sys_ms now,
+                 random_source& rng) {
+    auto const& watch = subject.watch;
+    auto const& key = watch.key;
+
+    json::object labels;
+    for (auto const& [k, v] : watch.labels) labels.emplace(k, v);
+
+    // Member order follows SPEC §4's example: the common keys, then the
+    // type-specific ones (previous_status, filename, reason, …) before
+    // status/terminal, and the (possibly large) Import object last.
+    json::object data;
+    data.reserve(10 + extra.size());
+    data.emplace("watch", watch.name);
+    data.emplace("labels", std::move(labels));
+    data.emplace("project", key.project);
+    data.emplace("environment", key.environment);
+    data.emplace("segment", key.segment);
+    data.emplace("import_id", key.import_id);
+    data.emplace("sequence", sequence);
+    for (auto& member : extra) data.emplace(member.key(), std::move(member.value()));
+    if (subject.status)
+        data.emplace("status", *subject.status);
+    else
+        data.emplace("status", nullptr);
+    data.emplace("terminal", subject.status.has_value() && is_terminal(*subject.status));
+    data.emplace("import", subject.import_json);
+
+    event e;
+    e.id = rng.uuid_v4();
+    e.type = std::string(type);
+    e.sequence = sequence;
+    e.time = now;
+    e.level = level;
+    e.summary = std::move(summary);
+
+    json::object cloud_event;
+    cloud_event.reserve(8);
+    cloud_event.emplace("specversion", "1.0");
+    cloud_event.emplace("id", e.id);
+    cloud_event.emplace("source", source_of(subject.base_url, key));
+    cloud_event.emplace("type", e.type);
+    cloud_event.emplace("subject", key.path());
+    cloud_event.emplace("time", format_rfc3339(now));
+    cloud_event.emplace("datacontenttype", "application/json");
+    cloud_event.emplace("data", std::move(data));
+    e.body = json::serialize(cloud_event);
+    return e;
+}
+
+} // namespace importwatch::core

@@ -1,0 +1,730 @@
+#define BOOST_TEST_MODULE poll_decision
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "core/backoff.hpp"
+#include "core/poll_decision.hpp"
+
+namespace json = boost::json;
+using namespace importwatch::core;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Always the same number: results do not depend on how many draws happen.
+class fixed_rng final : public random_source {
+public:
+    explicit fixed_rng(double u) : u_(u) {}
+    double next_unit() override { return u_; }
+
+private:
+    double u_;
+};
+
+/// A different number each draw (golden-ratio walk), so event ids differ.
+class walking_rng final : public random_source {
+public:
+    double next_unit() override {
+        x_ += 0.6180339887498949;
+        x_ -= static_cast<double>(static_cast<long long>(x_));
+        return x_;
+    }
+
+private:
+    double x_ = 0.0;
+};
+
+sys_ms const t0 = sys_ms{std::chrono::sys_days{std::chrono::year{2026} / 11 / 28}} + 19h;
+constexpr char const* path = "default/production/vip-users/imp-1";
+
+struct fixture {
+    watch_config watch;
+    polling_config polling;
+    std::string base_url = "https://app.launchdarkly.com";
+    fixed_rng rng{0.75};
+
+    fixture() {
+        watch.name = "vip-nightly";
+        watch.key = {"default", "production", "vip-users", "imp-1"};
+        watch.labels = {{"team", "growth"}};
+    }
+    watch_view view() const { return {watch, polling, base_url}; }
+
+    poll_decision poll(watch_state const& s, http_outcome const& o, sys_ms now) {
+        return decide(view(), s, o, now, rng);
+    }
+};
+
+using file_list = std::vector<std::pair<std::string, std::string>>;
+
+std::string import_body(std::string const& status, file_list const& files = {}, std::string const& extra = "") {
+    json::object o;
+    o["id"] = "imp-1";
+    o["segmentKey"] = "vip-users";
+    o["creationTime"] = 1764356400000;
+    o["mode"] = "replace";
+    o["status"] = status;
+    if (!files.empty()) {
+        json::array arr;
+        for (auto const& [name, st] : files) arr.push_back(json::object{{"filename", name}, {"status", st}});
+        o["files"] = std::move(arr);
+    }
+    o["_links"] = json::object{{"self", json::object{{"href", "/imports/imp-1" + extra}}}};
+    return json::serialize(o);
+}
+
+http_outcome reply(int status, std::string body = "") {
+    http_reply r;
+    r.status = status;
+    r.body = std::move(body);
+    return r;
+}
+
+http_outcome transport(failure_kind kind, std::string message) {
+    return unexpected<request_failure>{request_failure{kind, std::move(message)}};
+}
+
+/// The state after a successful observation of `status`/`files` at `since`.
+watch_state observed(std::string const& status, file_list const& files, sys_ms since, std::uint64_t sequence) {
+    watch_state s;
+    s.status = status;
+    s.import_json = json::serialize(json::parse(import_body(status, files)));
+    for (auto const& [name, st] : files) s.files.push_back({name, st});
+    std::sort(s.files.begin(), s.files.end());
+    s.status_since = since;
+    s.sequence = sequence;
+    return s;
+}
+
+/// Printable form of an optional string for assertions.
+std::string text(std::optional<std::string> const& s) { return s ? "\"" + *s + "\"" : "<none>"; }
+
+json::object data_of(event const& e) { return json::parse(e.body).at("data").as_object(); }
+
+std::vector<std::string> types_of(poll_decision const& d) {
+    std::vector<std::string> out;
+    for (auto const& e : d.events) out.push_back(e.type);
+    return out;
+}
+
+/// The events' sequences continue the state's without gaps.
+void check_sequences(watch_state const& before, poll_decision const& d) {
+    for (std::size_t i = 0; i < d.events.size(); ++i) {
+        BOOST_TEST(d.events[i].sequence == before.sequence + i + 1);
+        BOOST_TEST(data_of(d.events[i]).at("sequence") == json::value(before.sequence + i + 1));
+    }
+    BOOST_TEST(d.state.sequence == before.sequence + d.events.size());
+}
+
+// interval * (1 + 0.1 * (2 * 0.75 - 1)) with the fixture's rng.
+milliseconds healthy_delay(milliseconds interval) { return interval * 105 / 100; }
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(observing_imports, fixture)
+
+BOOST_AUTO_TEST_CASE(first_observation_emits_status_changed_from_null_and_no_file_events) {
+    watch_state const before;
+    auto const body = import_body("preparing", {{"b.csv", "pending"}, {"a.csv", "complete"}});
+    auto const d = poll(before, reply(200, body), t0);
+
+    BOOST_TEST(to_string(d.result) == "ok");
+    BOOST_TEST(types_of(d) == std::vector<std::string>{"importwatch.import.status_changed"});
+    check_sequences(before, d);
+    auto const& e = d.events.at(0);
+    BOOST_TEST(e.summary == "vip-nightly status none -> preparing (default/production/vip-users/imp-1)");
+    BOOST_TEST((e.level == log_level::info));
+    BOOST_TEST((e.time == t0));
+    auto const data = data_of(e);
+    BOOST_TEST(data.at("previous_status").is_null());
+    BOOST_TEST(data.at("status") == json::value("preparing"));
+    BOOST_TEST(data.at("terminal") == json::value(false));
+    BOOST_TEST(data.at("import") == json::parse(body));
+
+    BOOST_TEST(d.persist);
+    BOOST_TEST(text(d.state.status) == "\"preparing\"");
+    BOOST_TEST((d.state.status_since == t0));
+    BOOST_TEST(json::parse(d.state.import_json) == json::parse(body));
+    BOOST_TEST((d.state.files == std::vector<import_file>{{"a.csv", "complete"}, {"b.csv", "pending"}}));
+    BOOST_TEST_REQUIRE(d.next_poll.has_value());
+    BOOST_TEST((*d.next_poll == t0 + healthy_delay(30s)));
+    BOOST_TEST(!d.error.has_value());
+    BOOST_TEST(!d.warning.has_value());
+    BOOST_TEST(!d.unauthorized);
+}
+
+BOOST_AUTO_TEST_CASE(status_change_then_file_events_in_filename_order) {
+    auto const before = observed("in_progress", {{"a.csv", "pending"}, {"c.csv", "pending"}, {"z.csv", "pending"}},
+                                 t0 - 1h, 7);
+    // b.csv is new, a.csv changed, c.csv unchanged, z.csv disappeared; the body lists them unsorted.
+    auto const body = import_body("complete", {{"c.csv", "pending"}, {"b.csv", "complete"}, {"a.csv", "complete"}});
+    auto const d = poll(before, reply(200, body), t0);
+
+    BOOST_TEST(types_of(d) == (std::vector<std::string>{"importwatch.import.status_changed",
+                                                         "importwatch.import.file_status_changed",
+                                                         "importwatch.import.file_status_changed"}));
+    check_sequences(before, d);
+    BOOST_TEST_REQUIRE(d.events.size() == 3u);
+    BOOST_TEST(d.events[0].summary == "vip-nightly status in_progress -> complete (default/production/vip-users/imp-1)");
+    BOOST_TEST(d.events[1].summary == "vip-nightly file a.csv pending -> complete (default/production/vip-users/imp-1)");
+    BOOST_TEST(d.events[2].summary == "vip-nightly file b.csv none -> complete (default/production/vip-users/imp-1)");
+
+    auto const status_data = data_of(d.events[0]);
+    BOOST_TEST(status_data.at("previous_status") == json::value("in_progress"));
+    BOOST_TEST(status_data.at("status") == json::value("complete"));
+    BOOST_TEST(status_data.at("terminal") == json::value(true));
+
+    struct file_row {
+        char const* filename;
+        json::value previous;
+        char const* now;
+    };
+    file_row const files[] = {{"a.csv", "pending", "complete"}, {"b.csv", nullptr, "complete"}};
+    for (std::size_t i = 0; i < 2; ++i) {
+        BOOST_TEST_CONTEXT("file event " << i) {
+            auto const data = data_of(d.events[i + 1]);
+            BOOST_TEST(data.at("filename") == json::value(files[i].filename));
+            BOOST_TEST(data.at("previous_file_status") == files[i].previous);
+            BOOST_TEST(data.at("file_status") == json::value(files[i].now));
+            BOOST_TEST(data.at("status") == json::value("complete"));
+            BOOST_TEST(data.at("import") == json::parse(body));
+            BOOST_TEST(!data.contains("previous_status"));
+        }
+    }
+    BOOST_TEST(d.persist);
+    BOOST_TEST((d.state.status_since == t0));
+    BOOST_TEST(d.state.files.size() == 3u);
+    BOOST_TEST(json::parse(d.state.import_json) == json::parse(body));
+    // complete is terminal: never polled again.
+    BOOST_TEST(!d.next_poll.has_value());
+    BOOST_TEST(d.state.terminal());
+}
+
+BOOST_AUTO_TEST_CASE(only_files_changed_emits_only_file_events) {
+    auto before = observed("in_progress", {{"a.csv", "pending"}}, t0 - 1h, 2);
+    before.stall_reported = false;
+    auto const body = import_body("in_progress", {{"a.csv", "complete"}});
+    auto const d = poll(before, reply(200, body), t0);
+
+    BOOST_TEST(types_of(d) == std::vector<std::string>{"importwatch.import.file_status_changed"});
+    check_sequences(before, d);
+    BOOST_TEST(d.persist);
+    BOOST_TEST((d.state.status_since == t0 - 1h));   // the status did not change
+    BOOST_TEST(json::parse(d.state.import_json) == json::parse(body));
+    BOOST_TEST((d.state.files == std::vector<import_file>{{"a.csv", "complete"}}));
+    BOOST_TEST_REQUIRE(d.next_poll.has_value());
+    BOOST_TEST((*d.next_poll == t0 + healthy_delay(30s)));
+}
+
+BOOST_AUTO_TEST_CASE(a_disappeared_file_alone_emits_nothing_but_is_stored) {
+    auto const before = observed("in_progress", {{"a.csv", "pending"}, {"b.csv", "pending"}}, t0 - 1h, 2);
+    auto const d = poll(before, reply(200, import_body("in_progress", {{"a.csv", "pending"}})), t0);
+    BOOST_TEST(d.events.empty());
+    BOOST_TEST(d.persist);
+    BOOST_TEST((d.state.files == std::vector<import_file>{{"a.csv", "pending"}}));
+}
+
+BOOST_AUTO_TEST_CASE(an_unchanged_poll_writes_nothing) {
+    auto const before = observed("ready", {{"a.csv", "pending"}}, t0 - 1h, 4);
+    // Only a member importwatch does not track differs: still not a write.
+    auto const d = poll(before, reply(200, import_body("ready", {{"a.csv", "pending"}}, "?changed")), t0);
+    BOOST_TEST(d.events.empty());
+    BOOST_TEST(!d.persist);
+    BOOST_TEST(d.state.import_json == before.import_json);
+    BOOST_TEST(d.state.sequence == 4u);
+    BOOST_TEST(to_string(d.result) == "ok");
+    BOOST_TEST_REQUIRE(d.next_poll.has_value());
+    BOOST_TEST((*d.next_poll == t0 + healthy_delay(30s)));
+}
+
+BOOST_AUTO_TEST_CASE(terminal_statuses_stop_polling) {
+    for (char const* status : {"complete", "stopped"}) {
+        BOOST_TEST_CONTEXT(status) {
+            auto const d = poll(observed("in_progress", {}, t0 - 1h, 1), reply(200, import_body(status)), t0);
+            BOOST_TEST(!d.next_poll.has_value());
+            BOOST_TEST(data_of(d.events.at(0)).at("terminal") == json::value(true));
+        }
+    }
+    auto const d = poll(observed("in_progress", {}, t0 - 1h, 1), reply(200, import_body("ready")), t0);
+    BOOST_TEST(d.next_poll.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(status_intervals_override_the_interval) {
+    polling.status_intervals["pending_approval"] = 5min;
+    auto const d = poll(observed("ready", {}, t0 - 1h, 1), reply(200, import_body("pending_approval")), t0);
+    BOOST_TEST_REQUIRE(d.next_poll.has_value());
+    BOOST_TEST((*d.next_poll == t0 + healthy_delay(5min)));
+}
+
+BOOST_AUTO_TEST_CASE(unknown_status_is_warned_once_and_keeps_polling) {
+    watch_state const before;
+    auto const d1 = poll(before, reply(200, import_body("archived")), t0);
+    BOOST_TEST(text(d1.warning) == R"x("unknown import status "archived" (treated as non-terminal)")x");
+    BOOST_TEST(d1.state.unknown_status_warned);
+    BOOST_TEST(text(d1.state.status) == "\"archived\"");
+    BOOST_TEST(d1.next_poll.has_value());
+    BOOST_TEST(data_of(d1.events.at(0)).at("terminal") == json::value(false));
+
+    auto const d2 = poll(d1.state, reply(200, import_body("archived")), t0 + 30s);
+    BOOST_TEST(!d2.warning.has_value());
+    auto const d3 = poll(d2.state, reply(200, import_body("superseded")), t0 + 60s);
+    BOOST_TEST(!d3.warning.has_value());   // once per watch, not per value
+    BOOST_TEST(types_of(d3) == std::vector<std::string>{"importwatch.import.status_changed"});
+}
+
+BOOST_AUTO_TEST_CASE(stall_is_reported_once_per_status_and_rearmed_by_a_change) {
+    polling.stall_after = 6h;
+    auto const since = t0;
+    auto s = observed("pending_approval", {}, since, 1);
+
+    struct step {
+        char const* name;
+        char const* status;
+        sys_ms at;
+        bool stalled;
+        bool persist;
+    };
+    step const steps[] = {
+        {"1 ms early", "pending_approval", since + 6h - 1ms, false, false},
+        {"exactly stall_after", "pending_approval", since + 6h, true, true},
+        {"still stalled: not again", "pending_approval", since + 7h, false, false},
+        {"status change re-arms", "ready", since + 8h, false, true},
+        {"new status not yet stalled", "ready", since + 14h - 1ms, false, false},
+        {"new status stalls", "ready", since + 14h, true, true},
+    };
+    for (auto const& st : steps) {
+        BOOST_TEST_CONTEXT(st.name) {
+            auto const before = s;
+            auto const d = poll(before, reply(200, import_body(st.status)), st.at);
+            bool const stalled = !d.events.empty() && d.events.back().type == "importwatch.import.stalled";
+            BOOST_TEST(stalled == st.stalled);
+            BOOST_TEST(d.persist == st.persist);
+            check_sequences(before, d);
+            if (stalled) {
+                auto const& e = d.events.back();
+                BOOST_TEST(d.events.size() == 1u);
+                BOOST_TEST((e.level == log_level::warn));
+                BOOST_TEST(e.summary == "vip-nightly stalled in " + std::string(st.status) + " for 6h (" + path + ")");
+                BOOST_TEST(data_of(e).at("stalled_for_seconds") == json::value(6 * 3600));
+                BOOST_TEST(data_of(e).at("status") == json::value(st.status));
+                BOOST_TEST(d.state.stall_reported);
+            }
+            s = d.state;
+        }
+    }
+    BOOST_TEST((s.status_since == since + 8h));
+}
+
+BOOST_AUTO_TEST_CASE(stall_detection_off_when_zero) {
+    polling.stall_after = 0ms;
+    auto const d = poll(observed("ready", {}, t0 - std::chrono::days(30), 1), reply(200, import_body("ready")), t0);
+    BOOST_TEST(d.events.empty());
+    BOOST_TEST(!d.persist);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_SUITE(poll_failures, fixture)
+
+BOOST_AUTO_TEST_CASE(client_errors_fail_the_watch_with_their_reason) {
+    struct row {
+        int status;
+        std::string body;
+        char const* reason;
+        char const* message;
+        bool unauthorized;
+    };
+    row const rows[] = {
+        {400, R"({"code":"invalid_request","message":"bad key"})", "invalid_request", "bad key", false},
+        {401, R"({"code":"unauthorized","message":"Invalid access token"})", "unauthorized", "Invalid access token",
+         true},
+        {403, R"({"code":"forbidden","message":"Access to the requested resource was denied"})", "forbidden",
+         "Access to the requested resource was denied", false},
+        {404, R"({"code":"not_found","message":"Invalid resource identifier"})", "not_found",
+         "Invalid resource identifier", false},
+        {404, "<html>not found</html>", "not_found", "Not Found", false},
+        {409, "", "client_error", "Conflict", false},
+        {418, R"({"message":7})", "client_error", "client error", false},
+    };
+    for (auto const& r : rows) {
+        BOOST_TEST_CONTEXT("HTTP " << r.status << " " << r.body) {
+            auto const before = observed("in_progress", {}, t0 - 1h, 5);
+            auto const d = poll(before, reply(r.status, r.body), t0);
+            BOOST_TEST(to_string(d.result) == "client_error");
+            BOOST_TEST(d.unauthorized == r.unauthorized);
+            BOOST_TEST(text(d.error) ==
+                       text("HTTP " + std::to_string(r.status) + " from LaunchDarkly: " + r.message));
+            BOOST_TEST(types_of(d) == std::vector<std::string>{"importwatch.watch.failed"});
+            check_sequences(before, d);
+            auto const& e = d.events.at(0);
+            BOOST_TEST((e.level == log_level::warn));
+            BOOST_TEST(e.summary == "vip-nightly failed: " + std::string(r.reason) + " (HTTP " +
+                                        std::to_string(r.status) + ": " + r.message + ") (" + path + ")");
+            auto const data = data_of(e);
+            BOOST_TEST(data.at("reason") == json::value(r.reason));
+            BOOST_TEST(data.at("http_status") == json::value(r.status));
+            BOOST_TEST(data.at("message") == json::value(r.message));
+            // No new Import: the event carries the last status and Import.
+            BOOST_TEST(data.at("status") == json::value("in_progress"));
+            BOOST_TEST(data.at("import") == json::parse(before.import_json));
+
+            BOOST_TEST(d.persist);
+            BOOST_TEST_REQUIRE(d.state.failure.has_value());
+            BOOST_TEST((*d.state.failure == watch_failure{r.reason, r.status, r.message}));
+            BOOST_TEST(text(d.state.status) == text(before.status));
+            BOOST_TEST_REQUIRE(d.next_poll.has_value());
+            BOOST_TEST((*d.next_poll == t0 + 5min));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(retryable_failures_back_off_without_events) {
+    struct row {
+        char const* name;
+        http_outcome outcome;
+        char const* result;
+        char const* error;
+        int invalid_streak;
+    };
+    std::vector<row> const rows{
+        {"500", reply(500, "oops"), "server_error", "HTTP 500 from LaunchDarkly", 0},
+        {"503", reply(503), "server_error", "HTTP 503 from LaunchDarkly", 0},
+        {"network", transport(failure_kind::network, "connect 10.0.0.1:443: Connection refused"), "network_error",
+         "network: connect 10.0.0.1:443: Connection refused", 0},
+        {"timeout", transport(failure_kind::timeout, "read: deadline passed"), "network_error",
+         "timeout: read: deadline passed", 0},
+        {"oversized headers", transport(failure_kind::invalid_response, "response headers over 64 KiB"),
+         "invalid_response", "invalid response: response headers over 64 KiB", 1},
+        {"200 missing status", reply(200, R"({"id":"imp-1","segmentKey":"s","creationTime":1,"mode":"merge"})"),
+         "invalid_response", "invalid response: missing field status", 1},
+        {"200 not JSON", reply(200, "<html>"), "invalid_response", nullptr, 1},
+        {"204", reply(204), "invalid_response", "invalid response: HTTP 204 (expected 200)", 1},
+        {"302 is not followed", reply(302), "invalid_response",
+         "invalid response: HTTP 302 (redirects are not followed)", 1},
+        {"304", reply(304), "invalid_response", "invalid response: HTTP 304 (redirects are not followed)", 1},
+        {"101", reply(101), "invalid_response", "invalid response: HTTP 101 (expected 200)", 1},
+    };
+    for (auto const& r : rows) {
+        BOOST_TEST_CONTEXT(r.name) {
+            auto const before = observed("ready", {}, t0 - 1h, 3);
+            fixed_rng top(0.9999999);
+            auto const d = decide(view(), before, r.outcome, t0, top);
+            BOOST_TEST(to_string(d.result) == r.result);
+            BOOST_TEST_REQUIRE(d.error.has_value());
+            if (r.error != nullptr)
+                BOOST_TEST(*d.error == r.error);
+            else
+                BOOST_TEST(d.error->rfind("invalid response: malformed JSON: ", 0) == 0u);
+            BOOST_TEST(d.events.empty());
+            BOOST_TEST(!d.persist);   // streaks are not persisted
+            BOOST_TEST(!d.state.failure.has_value());
+            BOOST_TEST(!d.unauthorized);
+            BOOST_TEST(d.state.error_streak == 1);
+            BOOST_TEST(d.state.invalid_streak == r.invalid_streak);
+            // First step of full jitter: within [0, initial], here at its top.
+            BOOST_TEST_REQUIRE(d.next_poll.has_value());
+            BOOST_TEST((*d.next_poll == t0 + 1s));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(rate_limited_retries_now_and_leaves_the_streaks_alone) {
+    auto before = observed("ready", {}, t0 - 1h, 3);
+    before.error_streak = 2;
+    before.invalid_streak = 3;
+    auto const d = poll(before, reply(429, R"({"code":"rate_limited","message":"slow down"})"), t0);
+    BOOST_TEST(to_string(d.result) == "rate_limited");
+    BOOST_TEST_REQUIRE(d.next_poll.has_value());
+    BOOST_TEST((*d.next_poll == t0));
+    BOOST_TEST(d.state.error_streak == 2);
+    BOOST_TEST(d.state.invalid_streak == 3);
+    BOOST_TEST(d.events.empty());
+    BOOST_TEST(!d.persist);
+    BOOST_TEST(!d.state.failure.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(backoff_grows_to_max_and_resets_after_success) {
+    polling.backoff = {1s, 10s, 2.0};
+    // Upper and lower end of each step of random(0, min(max, initial * 2^n)).
+    milliseconds const ceilings[] = {1s, 2s, 4s, 8s, 10s, 10s};
+    for (double const u : {0.0, 0.9999999}) {
+        BOOST_TEST_CONTEXT("u = " << u) {
+            fixed_rng r(u);
+            auto s = observed("ready", {}, t0 - 1h, 3);
+            for (int i = 0; i < 6; ++i) {
+                BOOST_TEST_CONTEXT("503 #" << i + 1) {
+                    auto const d = decide(view(), s, reply(503), t0, r);
+                    BOOST_TEST(d.state.error_streak == i + 1);
+                    BOOST_TEST_REQUIRE(d.next_poll.has_value());
+                    BOOST_TEST((*d.next_poll == t0 + (u == 0.0 ? 0ms : ceilings[i])));
+                    s = d.state;
+                }
+            }
+            auto const ok = decide(view(), s, reply(200, import_body("ready")), t0, r);
+            BOOST_TEST(ok.state.error_streak == 0);
+            BOOST_TEST(!ok.persist);
+            auto const again = decide(view(), ok.state, reply(503), t0, r);
+            BOOST_TEST(again.state.error_streak == 1);
+            BOOST_TEST((*again.next_poll == t0 + (u == 0.0 ? 0ms : 1s)));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(five_invalid_responses_in_a_row_fail_the_watch) {
+    struct row {
+        char const* name;
+        http_outcome outcome;
+        std::optional<int> http_status;
+        char const* message;
+    };
+    std::vector<row> const rows{
+        {"bad body", reply(200, R"({"status":5})"), 200, "missing field id"},
+        {"redirect", reply(301), 301, "HTTP 301 (redirects are not followed)"},
+        {"transport", transport(failure_kind::invalid_response, "body over 1 MiB"), std::nullopt, "body over 1 MiB"},
+    };
+    for (auto const& r : rows) {
+        BOOST_TEST_CONTEXT(r.name) {
+            auto s = observed("in_progress", {}, t0 - 1h, 6);
+            for (int i = 1; i <= 4; ++i) {
+                BOOST_TEST_CONTEXT("invalid #" << i) {
+                    auto const d = poll(s, r.outcome, t0);
+                    BOOST_TEST(d.events.empty());
+                    BOOST_TEST(!d.persist);
+                    BOOST_TEST(!d.state.failure.has_value());
+                    BOOST_TEST(d.state.invalid_streak == i);
+                    s = d.state;
+                }
+            }
+            auto const fifth = poll(s, r.outcome, t0);
+            BOOST_TEST(to_string(fifth.result) == "invalid_response");
+            BOOST_TEST(types_of(fifth) == std::vector<std::string>{"importwatch.watch.failed"});
+            check_sequences(s, fifth);
+            BOOST_TEST(fifth.persist);
+            BOOST_TEST_REQUIRE(fifth.state.failure.has_value());
+            BOOST_TEST((*fifth.state.failure == watch_failure{"invalid_response", r.http_status, r.message}));
+            auto const data = data_of(fifth.events.at(0));
+            BOOST_TEST(data.at("reason") == json::value("invalid_response"));
+            BOOST_TEST(data.at("http_status") == (r.http_status ? json::value(*r.http_status) : json::value(nullptr)));
+            BOOST_TEST(data.at("message") == json::value(r.message));
+            BOOST_TEST((*fifth.next_poll == t0 + 5min));
+
+            // Still invalid: stays failed, no second event, polled at backoff.max.
+            auto const sixth = poll(fifth.state, r.outcome, t0 + 5min);
+            BOOST_TEST(sixth.events.empty());
+            BOOST_TEST(!sixth.persist);
+            BOOST_TEST(sixth.state.failure.has_value());
+            BOOST_TEST((*sixth.next_poll == t0 + 10min));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_success_resets_the_invalid_count) {
+    auto s = observed("in_progress", {}, t0 - 1h, 6);
+    s.invalid_streak = 4;
+    s.error_streak = 4;
+    auto const ok = poll(s, reply(200, import_body("in_progress")), t0);
+    BOOST_TEST(ok.state.invalid_streak == 0);
+    auto const bad = poll(ok.state, reply(302), t0);
+    BOOST_TEST(bad.events.empty());
+    BOOST_TEST(!bad.state.failure.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(an_already_failed_watch_emits_no_second_failed) {
+    auto before = observed("in_progress", {}, t0 - 1h, 6);
+    before.failure = watch_failure{"not_found", 404, "Invalid resource identifier"};
+
+    struct row {
+        char const* name;
+        http_outcome outcome;
+        std::optional<watch_failure> failure;
+        bool persist;
+        bool unauthorized;
+    };
+    std::vector<row> const rows{
+        {"same 404", reply(404, R"({"code":"not_found","message":"Invalid resource identifier"})"),
+         before.failure, false, false},
+        {"403 changes the reason silently", reply(403, R"({"message":"denied"})"),
+         watch_failure{"forbidden", 403, "denied"}, true, false},
+        {"401", reply(401, R"({"message":"Invalid access token"})"),
+         watch_failure{"unauthorized", 401, "Invalid access token"}, true, true},
+        {"503 keeps the failure", reply(503), before.failure, false, false},
+        {"network keeps the failure", transport(failure_kind::network, "reset"), before.failure, false, false},
+        {"invalid keeps the failure", reply(200, "{"), before.failure, false, false},
+    };
+    for (auto const& r : rows) {
+        BOOST_TEST_CONTEXT(r.name) {
+            auto const d = poll(before, r.outcome, t0);
+            BOOST_TEST(d.events.empty());
+            BOOST_TEST(d.persist == r.persist);
+            BOOST_TEST(d.unauthorized == r.unauthorized);
+            BOOST_TEST((d.state.failure == r.failure));
+            BOOST_TEST_REQUIRE(d.next_poll.has_value());
+            BOOST_TEST((*d.next_poll == t0 + 5min));   // failed watches poll at backoff.max
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(recovered_comes_first_with_consecutive_sequences) {
+    auto before = observed("in_progress", {{"a.csv", "pending"}}, t0 - 1h, 4);
+    before.failure = watch_failure{"unauthorized", 401, "Invalid access token"};
+    before.error_streak = 3;
+    walking_rng rng;
+    auto const body = import_body("complete", {{"a.csv", "complete"}});
+    auto const d = decide(view(), before, reply(200, body), t0, rng);
+
+    BOOST_TEST(types_of(d) == (std::vector<std::string>{"importwatch.watch.recovered",
+                                                         "importwatch.import.status_changed",
+                                                         "importwatch.import.file_status_changed"}));
+    check_sequences(before, d);
+    std::set<std::string> ids;
+    for (auto const& e : d.events) ids.insert(e.id);
+    BOOST_TEST(ids.size() == d.events.size());
+
+    auto const& rec = d.events.at(0);
+    BOOST_TEST(rec.summary == "vip-nightly recovered (default/production/vip-users/imp-1)");
+    BOOST_TEST((rec.level == log_level::info));
+    auto const data = data_of(rec);
+    std::set<std::string> keys;
+    for (auto const& m : data) keys.insert(m.key());
+    BOOST_TEST(keys == (std::set<std::string>{"watch", "labels", "project", "environment", "segment", "import_id",
+                                              "sequence", "status", "terminal", "import"}));
+    BOOST_TEST(data.at("import") == json::parse(body));
+
+    BOOST_TEST(!d.state.failure.has_value());
+    BOOST_TEST(d.state.error_streak == 0);
+    BOOST_TEST(d.persist);
+    BOOST_TEST(to_string(d.result) == "ok");
+}
+
+BOOST_AUTO_TEST_CASE(recovery_alone_is_persisted) {
+    auto before = observed("ready", {}, t0 - 1h, 4);
+    before.failure = watch_failure{"invalid_response", std::nullopt, "x"};
+    auto const d = poll(before, reply(200, import_body("ready")), t0);
+    BOOST_TEST(types_of(d) == std::vector<std::string>{"importwatch.watch.recovered"});
+    BOOST_TEST(d.persist);
+    BOOST_TEST(d.state.sequence == 5u);
+    BOOST_TEST_REQUIRE(d.next_poll.has_value());
+    BOOST_TEST((*d.next_poll == t0 + healthy_delay(30s)));
+}
+
+BOOST_AUTO_TEST_CASE(failing_before_the_first_observation_has_null_status_and_import) {
+    auto const d = poll(watch_state{}, reply(404, R"({"message":"Invalid resource identifier"})"), t0);
+    auto const data = data_of(d.events.at(0));
+    BOOST_TEST(data.at("status").is_null());
+    BOOST_TEST(data.at("import").is_null());
+    BOOST_TEST(data.at("terminal") == json::value(false));
+    BOOST_TEST(d.events.at(0).sequence == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(long_error_messages_are_cut) {
+    std::string const long_message(5000, 'x');
+    auto const d = poll(watch_state{}, reply(400, json::serialize(json::object{{"message", long_message}})), t0);
+    BOOST_TEST_REQUIRE(d.state.failure.has_value());
+    BOOST_TEST(d.state.failure->message.size() < 300u);
+    BOOST_TEST(d.state.failure->message.rfind(std::string(200, 'x'), 0) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(server_chosen_text_cannot_break_a_log_line) {
+    auto const before = observed("in_progress", {}, t0 - 1h, 1);
+    auto const files = poll(before, reply(200, import_body("in_progress\nforged", {{"a.csv\r\n0000 error x", "ok"}})), t0);
+    BOOST_TEST_REQUIRE(files.events.size() == 2u);
+    for (auto const& e : files.events) BOOST_TEST(e.summary.find_first_of("\r\n") == std::string::npos, e.summary);
+    BOOST_TEST(files.events[1].summary == "vip-nightly file a.csv  0000 error x none -> ok (" + std::string(path) + ")");
+    // The event itself keeps the exact value.
+    BOOST_TEST(data_of(files.events[1]).at("filename") == json::value("a.csv\r\n0000 error x"));
+    BOOST_TEST_REQUIRE(files.warning.has_value());
+    BOOST_TEST(files.warning->find('\n') == std::string::npos);
+
+    auto const failed = poll(before, reply(404, R"({"message":"line one\nline two"})"), t0);
+    BOOST_TEST(text(failed.error) == text("HTTP 404 from LaunchDarkly: line one line two"));
+    BOOST_TEST(failed.events.at(0).summary.find('\n') == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(fail_watch_marks_other_watches_failed) {
+    watch_failure const unauthorized{"unauthorized", 401, "Invalid access token"};
+
+    auto const healthy = observed("pending_approval", {}, t0 - 1h, 2);
+    auto const d = fail_watch(view(), healthy, unauthorized, t0, rng);
+    BOOST_TEST(to_string(d.result) == "client_error");
+    BOOST_TEST(!d.unauthorized);
+    BOOST_TEST(types_of(d) == std::vector<std::string>{"importwatch.watch.failed"});
+    check_sequences(healthy, d);
+    BOOST_TEST(d.events.at(0).summary ==
+               "vip-nightly failed: unauthorized (HTTP 401: Invalid access token) (default/production/vip-users/imp-1)");
+    BOOST_TEST(d.persist);
+    BOOST_TEST((d.state.failure == std::optional<watch_failure>(unauthorized)));
+    BOOST_TEST_REQUIRE(d.next_poll.has_value());
+    BOOST_TEST((*d.next_poll == t0 + 5min));
+
+    auto failed = healthy;
+    failed.failure = watch_failure{"not_found", 404, "gone"};
+    auto const again = fail_watch(view(), failed, unauthorized, t0, rng);
+    BOOST_TEST(again.events.empty());
+    BOOST_TEST(again.persist);   // the reason changed (silently)
+    BOOST_TEST((again.state.failure == std::optional<watch_failure>(unauthorized)));
+
+    auto const done = fail_watch(view(), observed("complete", {}, t0 - 1h, 2), unauthorized, t0, rng);
+    BOOST_TEST(done.events.empty());
+    BOOST_TEST(!done.persist);
+    BOOST_TEST(!done.next_poll.has_value());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(scheduling)
+
+BOOST_AUTO_TEST_CASE(next_poll_time_spreads_by_jitter) {
+    struct row {
+        char const* name;
+        double jitter;
+        double u;
+        std::optional<std::string> status;
+        milliseconds expected;
+    };
+    row const rows[] = {
+        {"low end", 0.1, 0.0, "ready", 27s},
+        {"middle", 0.1, 0.5, "ready", 30s},
+        {"high end", 0.1, 0.9999999999, "ready", 33s},
+        {"no jitter", 0.0, 0.9, "ready", 30s},
+        {"full jitter", 1.0, 0.0, "ready", 0s},
+        {"status override", 0.1, 0.5, "pending_approval", 5min},
+        {"no status yet", 0.1, 0.5, std::nullopt, 30s},
+    };
+    polling_config polling;
+    polling.status_intervals["pending_approval"] = 5min;
+    for (auto const& r : rows) {
+        BOOST_TEST_CONTEXT(r.name) {
+            polling.jitter = r.jitter;
+            fixed_rng rng(r.u);
+            BOOST_TEST((next_poll_time(polling, r.status, t0, rng) == t0 + r.expected));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(poll_result_names_are_the_metric_labels) {
+    struct row {
+        poll_result r;
+        char const* name;
+    };
+    row const rows[] = {
+        {poll_result::ok, "ok"},
+        {poll_result::rate_limited, "rate_limited"},
+        {poll_result::client_error, "client_error"},
+        {poll_result::server_error, "server_error"},
+        {poll_result::network_error, "network_error"},
+        {poll_result::invalid_response, "invalid_response"},
+    };
+    for (auto const& r : rows) {
+        BOOST_TEST_CONTEXT(r.name) { BOOST_TEST(std::string(to_string(r.r)) == r.name); }
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
