@@ -34,6 +34,10 @@ public:
     /// that no longer exists stay in the outbox untouched.
     void configure(std::vector<webhook_target> targets);
 
+    /// Dead letters older than this are deleted (state.dead_letter_retention):
+    /// at the start of run() and hourly after. Default 30 days.
+    void set_dead_letter_retention(std::chrono::milliseconds retention);
+
     /// Runs until stop(): attempts due deliveries, sleeps until the next one
     /// is due or notify() is called.
     asio::awaitable<void> run();

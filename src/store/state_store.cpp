@@ -1,0 +1,567 @@
+#include "store/state_store.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include <boost/json/parse.hpp>
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace importwatch::store {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char const* database_name = "importwatch.db";
+constexpr char const* lock_name = "lock";
+
+// Schema migrations, applied in order inside one transaction; user_version is
+// the number applied. Never edit a step once released: append a new one.
+constexpr char const* migrations[] = {
+    // 1: watches and the outbox.
+    R"sql(
+CREATE TABLE watches (
+    key TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    status TEXT,
+    import_json TEXT NOT NULL DEFAULT '',
+    status_since_ms INTEGER NOT NULL DEFAULT 0,
+    sequence INTEGER NOT NULL DEFAULT 0,
+    failure_reason TEXT,
+    failure_http_status INTEGER,
+    failure_message TEXT,
+    stall_reported INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook TEXT NOT NULL,
+    watch_key TEXT NOT NULL,
+    watch_name TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    committed_ms INTEGER NOT NULL,
+    next_attempt_ms INTEGER NOT NULL,
+    last_error TEXT NOT NULL DEFAULT '',
+    dead INTEGER NOT NULL DEFAULT 0,
+    dead_since_ms INTEGER,
+    UNIQUE (webhook, event_id)
+);
+CREATE INDEX outbox_order ON outbox (webhook, watch_key, dead, sequence);
+)sql",
+};
+constexpr int schema_version = static_cast<int>(std::size(migrations));
+
+std::int64_t to_ms(sys_ms t) { return t.time_since_epoch().count(); }
+sys_ms from_ms(std::int64_t v) { return sys_ms{core::milliseconds{v}}; }
+
+// A prepared statement, reset (not finalized) after each use.
+class statement {
+public:
+    statement() = default;
+    statement(statement const&) = delete;
+    statement& operator=(statement const&) = delete;
+    ~statement() { sqlite3_finalize(stmt_); }
+
+    int prepare(sqlite3* db, char const* sql) {
+        return sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr);
+    }
+    sqlite3_stmt* get() const { return stmt_; }
+
+    // Resets and clears bindings so the statement is ready for the next use.
+    void reset() {
+        sqlite3_reset(stmt_);
+        sqlite3_clear_bindings(stmt_);
+    }
+
+    void bind(int i, std::string_view s) {
+        sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+    }
+    void bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+    void bind_null(int i) { sqlite3_bind_null(stmt_, i); }
+
+    int step() { return sqlite3_step(stmt_); }
+
+    std::int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+    bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+    std::string text(int col) const {
+        auto const* p = reinterpret_cast<char const*>(sqlite3_column_text(stmt_, col));
+        return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : std::string();
+    }
+
+private:
+    sqlite3_stmt* stmt_ = nullptr;
+};
+
+// Resets a statement when leaving a scope, whatever the path.
+struct reset_guard {
+    statement& s;
+    ~reset_guard() { s.reset(); }
+};
+
+constexpr char const* delivery_columns =
+    "id, webhook, watch_key, watch_name, sequence, event_id, event_type, body, attempts, "
+    "committed_ms, next_attempt_ms, last_error, dead, dead_since_ms";
+
+delivery read_delivery(statement const& s) {
+    delivery d;
+    d.id = s.int64(0);
+    d.webhook = s.text(1);
+    d.watch = s.text(2);
+    d.watch_name = s.text(3);
+    d.sequence = static_cast<std::uint64_t>(s.int64(4));
+    d.event_id = s.text(5);
+    d.event_type = s.text(6);
+    d.body = s.text(7);
+    d.attempts = static_cast<int>(s.int64(8));
+    d.committed = from_ms(s.int64(9));
+    d.next_attempt = from_ms(s.int64(10));
+    d.last_error = s.text(11);
+    d.dead = s.int64(12) != 0;
+    d.dead_since = s.is_null(13) ? sys_ms{} : from_ms(s.int64(13));
+    return d;
+}
+
+// The head of each (webhook, watch) queue: its pending row with the smallest
+// sequence. Dead rows count as done and block nothing. One index seek per
+// queue, after an index-only pass over the pending rows.
+constexpr char const* heads_join =
+    "(SELECT DISTINCT webhook, watch_key FROM outbox WHERE dead = 0) AS g JOIN outbox AS o ON o.id = "
+    "(SELECT i.id FROM outbox AS i WHERE i.webhook = g.webhook AND i.watch_key = g.watch_key AND i.dead = 0 "
+    "ORDER BY i.sequence, i.id LIMIT 1)";
+
+std::string prefixed_columns(std::string const& alias) {
+    std::string out;
+    std::string_view cols = delivery_columns;
+    while (!cols.empty()) {
+        auto comma = cols.find(',');
+        auto name = cols.substr(0, comma);
+        while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+        if (!out.empty()) out += ", ";
+        out += alias + "." + std::string(name);
+        cols = comma == std::string_view::npos ? std::string_view() : cols.substr(comma + 1);
+    }
+    return out;
+}
+
+std::string sql(char const* rest) { return std::string("SELECT ") + delivery_columns + " FROM outbox " + rest; }
+
+} // namespace
+
+struct state_store::impl {
+    // Declared before the statements so they are finalized before it closes.
+    struct connection {
+        int lock_fd = -1;
+        sqlite3* db = nullptr;
+        ~connection() {
+            if (db) sqlite3_close(db);
+            if (lock_fd >= 0) ::close(lock_fd);   // releases the flock
+        }
+    };
+
+    std::string dir;
+    std::string path;
+    connection conn;
+    sqlite3*& db = conn.db;
+
+    statement begin_immediate, commit_tx, rollback_tx;
+    statement upsert_watch, insert_outbox, select_watches;
+    statement select_heads, select_next_due;
+    statement update_delivered, update_reschedule, update_dead;
+    statement select_outbox, replay_all, replay_one, purge;
+    statement select_backlog;
+
+    std::string errmsg() const { return db ? sqlite3_errmsg(db) : "out of memory"; }
+
+    core::expected<void> exec(char const* text) {
+        char* err = nullptr;
+        if (sqlite3_exec(db, text, nullptr, nullptr, &err) != SQLITE_OK) {
+            std::string message = err ? err : errmsg();
+            sqlite3_free(err);
+            return core::fail(message);
+        }
+        return {};
+    }
+
+    // Runs a statement that returns no rows (or whose rows are ignored).
+    core::expected<void> run(statement& s) {
+        reset_guard g{s};
+        int rc;
+        while ((rc = s.step()) == SQLITE_ROW) {
+        }
+        if (rc != SQLITE_DONE) return core::fail(errmsg());
+        return {};
+    }
+
+    void rollback() {
+        if (!sqlite3_get_autocommit(db)) {
+            reset_guard g{rollback_tx};
+            rollback_tx.step();
+        }
+    }
+
+    // Wraps a fallible body in BEGIN IMMEDIATE … COMMIT, rolling back on error.
+    template <class F>
+    auto in_transaction(std::string_view what, F&& body) -> decltype(body()) {
+        auto prefix = std::string(what) + ": ";
+        if (auto r = run(begin_immediate); !r) return core::fail(prefix + r.error());
+        auto result = body();
+        if (!result) {
+            rollback();
+            return core::fail(prefix + result.error());
+        }
+        if (auto r = run(commit_tx); !r) {
+            rollback();
+            return core::fail(prefix + r.error());
+        }
+        return result;
+    }
+
+    core::expected<void> migrate();
+    core::expected<void> prepare_all();
+};
+
+core::expected<void> state_store::impl::migrate() {
+    statement version;
+    if (version.prepare(db, "PRAGMA user_version") != SQLITE_OK) return core::fail(errmsg());
+    int rc = version.step();
+    if (rc != SQLITE_ROW) return core::fail(errmsg());
+    auto const current = static_cast<int>(version.int64(0));
+    version.reset();
+    if (current > schema_version)
+        return core::fail("database schema version " + std::to_string(current) +
+                          " is newer than this importwatch supports (" + std::to_string(schema_version) +
+                          "); upgrade importwatch");
+    if (current == schema_version) return {};
+
+    if (auto r = exec("BEGIN IMMEDIATE"); !r) return r;
+    for (int step = current; step < schema_version; ++step) {
+        if (auto r = exec(migrations[step]); !r) {
+            exec("ROLLBACK");
+            return core::fail("schema migration " + std::to_string(step + 1) + ": " + r.error());
+        }
+    }
+    auto set_version = "PRAGMA user_version = " + std::to_string(schema_version);
+    if (auto r = exec(set_version.c_str()); !r) {
+        exec("ROLLBACK");
+        return r;
+    }
+    if (auto r = exec("COMMIT"); !r) {
+        exec("ROLLBACK");
+        return r;
+    }
+    return {};
+}
+
+core::expected<void> state_store::impl::prepare_all() {
+    struct entry {
+        statement& s;
+        std::string text;
+    };
+    entry const entries[] = {
+        {begin_immediate, "BEGIN IMMEDIATE"},
+        {commit_tx, "COMMIT"},
+        {rollback_tx, "ROLLBACK"},
+        {upsert_watch,
+         "INSERT INTO watches (key, name, status, import_json, status_since_ms, sequence, failure_reason, "
+         "failure_http_status, failure_message, stall_reported) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+         "ON CONFLICT (key) DO UPDATE SET name = excluded.name, status = excluded.status, "
+         "import_json = excluded.import_json, status_since_ms = excluded.status_since_ms, "
+         "sequence = excluded.sequence, failure_reason = excluded.failure_reason, "
+         "failure_http_status = excluded.failure_http_status, failure_message = excluded.failure_message, "
+         "stall_reported = excluded.stall_reported"},
+        {insert_outbox,
+         "INSERT INTO outbox (webhook, watch_key, watch_name, sequence, event_id, event_type, body, attempts, "
+         "committed_ms, next_attempt_ms, last_error, dead) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?8, '', 0)"},
+        {select_watches,
+         "SELECT key, status, import_json, status_since_ms, sequence, failure_reason, failure_http_status, "
+         "failure_message, stall_reported FROM watches"},
+        // The head of each (webhook, watch) queue: its pending row with the
+        // smallest sequence. Dead rows count as done and block nothing.
+        {select_heads, std::string("SELECT ") + prefixed_columns("o") + " FROM " + heads_join +
+                           " ORDER BY o.next_attempt_ms, o.id"},
+        {select_next_due, std::string("SELECT MIN(o.next_attempt_ms) FROM ") + heads_join},
+        {update_delivered, "DELETE FROM outbox WHERE id = ?1"},
+        {update_reschedule, "UPDATE outbox SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4 WHERE id = ?1"},
+        {update_dead, "UPDATE outbox SET attempts = ?2, last_error = ?3, dead = 1, dead_since_ms = ?4 WHERE id = ?1"},
+        {select_outbox, sql("ORDER BY webhook, watch_key, sequence, id")},
+        // Replay restarts the delivery: attempts 0 and max_age counted from now.
+        {replay_all, "UPDATE outbox SET dead = 0, dead_since_ms = NULL, attempts = 0, committed_ms = ?1, "
+                     "next_attempt_ms = ?1 WHERE dead = 1"},
+        {replay_one, "UPDATE outbox SET dead = 0, dead_since_ms = NULL, attempts = 0, committed_ms = ?1, "
+                     "next_attempt_ms = ?1 WHERE dead = 1 AND webhook = ?2"},
+        {purge, "DELETE FROM outbox WHERE dead = 1 AND dead_since_ms < ?1"},
+        {select_backlog, "SELECT webhook, SUM(dead = 0), MIN(CASE WHEN dead = 0 THEN committed_ms END), "
+                         "SUM(dead = 1) FROM outbox GROUP BY webhook"},
+    };
+    for (auto const& e : entries)
+        if (e.s.prepare(db, e.text.c_str()) != SQLITE_OK) return core::fail(errmsg());
+    return {};
+}
+
+namespace {
+
+// Takes the state dir lock and writes our pid into it. Kept for the store's lifetime.
+core::expected<int> take_lock(std::string const& dir) {
+    auto const lock_path = (fs::path(dir) / lock_name).string();
+    int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return core::fail(lock_path + ": " + std::strerror(errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int const err = errno;
+        if (err == EWOULDBLOCK) {
+            char buf[32] = {};
+            auto n = ::pread(fd, buf, sizeof buf - 1, 0);
+            std::string pid = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("unknown");
+            while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+            ::close(fd);
+            return core::fail("state dir " + dir + " is locked by another importwatch (pid " + pid + ")");
+        }
+        ::close(fd);
+        return core::fail(lock_path + ": " + std::strerror(err));
+    }
+    auto const pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+        int const err = errno;
+        ::close(fd);
+        return core::fail(lock_path + ": " + std::strerror(err));
+    }
+    return fd;
+}
+
+} // namespace
+
+core::expected<std::unique_ptr<state_store>> state_store::open(std::string const& dir, open_mode mode) {
+    auto p = std::make_unique<impl>();
+    p->dir = dir;
+    p->path = (fs::path(dir) / database_name).string();
+
+    if (mode == open_mode::daemon) {
+        std::error_code ec;
+        if (!fs::is_directory(dir, ec)) {
+            // The dir itself is made 0700 (state may hold Import data); missing
+            // parents get the usual mode. "state/" names the same dir as "state".
+            auto d = fs::path(dir);
+            if (!d.has_filename()) d = d.parent_path();
+            if (d.has_parent_path()) fs::create_directories(d.parent_path(), ec);
+            if (::mkdir(d.c_str(), 0700) != 0) {
+                if (errno != EEXIST) return core::fail("state dir " + dir + ": cannot create: " + std::strerror(errno));
+            } else {
+                ::chmod(d.c_str(), 0700);   // independent of the umask
+            }
+        }
+        auto fd = take_lock(dir);
+        if (!fd) return core::fail(fd.error());
+        p->conn.lock_fd = *fd;
+    } else {
+        std::error_code ec;
+        if (!fs::exists(p->path, ec)) return core::fail(p->path + ": no such file");
+    }
+
+    int const flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX |
+                      (mode == open_mode::daemon ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(p->path.c_str(), &p->db, flags, nullptr) != SQLITE_OK)
+        return core::fail(p->path + ": " + p->errmsg());
+    sqlite3_extended_result_codes(p->db, 0);
+    sqlite3_busy_timeout(p->db, 5000);
+
+    // Read the schema before anything writes: a file that is not a database
+    // (or is unreadable) fails here and is left exactly as it is.
+    if (auto r = p->exec("SELECT count(*) FROM sqlite_master"); !r) return core::fail(p->path + ": " + r.error());
+    {
+        statement check;
+        if (check.prepare(p->db, "PRAGMA quick_check") != SQLITE_OK) return core::fail(p->path + ": " + p->errmsg());
+        int rc = check.step();
+        if (rc != SQLITE_ROW) return core::fail(p->path + ": " + p->errmsg());
+        auto verdict = check.text(0);
+        if (verdict != "ok") return core::fail(p->path + ": database is corrupt: " + verdict);
+    }
+    if (auto r = p->exec("PRAGMA journal_mode=WAL"); !r) return core::fail(p->path + ": " + r.error());
+    // FULL: a committed outbox row survives power loss, not just a crash.
+    if (auto r = p->exec("PRAGMA synchronous=FULL"); !r) return core::fail(p->path + ": " + r.error());
+    if (auto r = p->migrate(); !r) return core::fail(p->path + ": " + r.error());
+    if (auto r = p->prepare_all(); !r) return core::fail(p->path + ": " + r.error());
+
+    return std::unique_ptr<state_store>(new state_store(std::move(p)));
+}
+
+state_store::state_store(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+state_store::~state_store() = default;
+
+std::string const& state_store::path() const { return impl_->path; }
+
+core::expected<std::map<std::string, core::watch_state>> state_store::load_watches() {
+    auto& s = impl_->select_watches;
+    reset_guard g{s};
+    std::map<std::string, core::watch_state> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+        core::watch_state w;
+        if (!s.is_null(1)) w.status = s.text(1);
+        w.import_json = s.text(2);
+        if (!w.import_json.empty()) {
+            boost::system::error_code ec;
+            auto json = boost::json::parse(w.import_json, ec);
+            if (!ec) w.files = core::files_of(json);
+        }
+        w.status_since = from_ms(s.int64(3));
+        w.sequence = static_cast<std::uint64_t>(s.int64(4));
+        if (!s.is_null(5)) {
+            core::watch_failure f;
+            f.reason = s.text(5);
+            if (!s.is_null(6)) f.http_status = static_cast<int>(s.int64(6));
+            f.message = s.text(7);
+            w.failure = std::move(f);
+        }
+        w.stall_reported = s.int64(8) != 0;
+        out.emplace(s.text(0), std::move(w));
+    }
+    if (rc != SQLITE_DONE) return core::fail("load watches: " + impl_->errmsg());
+    return out;
+}
+
+core::expected<void> state_store::commit(std::string const& watch_key, std::string const& watch_name,
+                                          core::watch_state const& state, std::vector<routed_event> const& events,
+                                          sys_ms now) {
+    auto& p = *impl_;
+    return p.in_transaction("commit", [&]() -> core::expected<void> {
+        {
+            auto& s = p.upsert_watch;
+            s.bind(1, watch_key);
+            s.bind(2, watch_name);
+            if (state.status) s.bind(3, *state.status);
+            else s.bind_null(3);
+            s.bind(4, state.import_json);
+            s.bind(5, to_ms(state.status_since));
+            s.bind(6, static_cast<std::int64_t>(state.sequence));
+            if (state.failure) {
+                s.bind(7, state.failure->reason);
+                if (state.failure->http_status) s.bind(8, std::int64_t{*state.failure->http_status});
+                else s.bind_null(8);
+                s.bind(9, state.failure->message);
+            } else {
+                s.bind_null(7);
+                s.bind_null(8);
+                s.bind_null(9);
+            }
+            s.bind(10, std::int64_t{state.stall_reported ? 1 : 0});
+            if (auto r = p.run(s); !r) return r;
+        }
+        for (auto const& routed : events) {
+            auto const& e = *routed.event;
+            for (auto const& webhook : routed.webhooks) {
+                auto& s = p.insert_outbox;
+                s.bind(1, webhook);
+                s.bind(2, watch_key);
+                s.bind(3, watch_name);
+                s.bind(4, static_cast<std::int64_t>(e.sequence));
+                s.bind(5, e.id);
+                s.bind(6, e.type);
+                s.bind(7, e.body);
+                s.bind(8, to_ms(now));
+                if (auto r = p.run(s); !r) return r;
+            }
+        }
+        return {};
+    });
+}
+
+core::expected<std::vector<delivery>> state_store::delivery_heads() {
+    auto& s = impl_->select_heads;
+    reset_guard g{s};
+    std::vector<delivery> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_delivery(s));
+    if (rc != SQLITE_DONE) return core::fail("delivery heads: " + impl_->errmsg());
+    return out;
+}
+
+core::expected<std::optional<sys_ms>> state_store::next_due() {
+    auto& s = impl_->select_next_due;
+    reset_guard g{s};
+    int rc = s.step();
+    if (rc != SQLITE_ROW) return core::fail("next due: " + impl_->errmsg());
+    if (s.is_null(0)) return std::optional<sys_ms>{};
+    return std::optional<sys_ms>{from_ms(s.int64(0))};
+}
+
+core::expected<void> state_store::mark_delivered(std::int64_t id) {
+    auto& s = impl_->update_delivered;
+    s.bind(1, id);
+    if (auto r = impl_->run(s); !r) return core::fail("mark delivered: " + r.error());
+    return {};
+}
+
+core::expected<void> state_store::reschedule(std::int64_t id, int attempts, sys_ms next_attempt,
+                                             std::string const& error) {
+    auto& s = impl_->update_reschedule;
+    s.bind(1, id);
+    s.bind(2, std::int64_t{attempts});
+    s.bind(3, to_ms(next_attempt));
+    s.bind(4, error);
+    if (auto r = impl_->run(s); !r) return core::fail("reschedule: " + r.error());
+    return {};
+}
+
+core::expected<void> state_store::mark_dead(std::int64_t id, int attempts, std::string const& error, sys_ms now) {
+    auto& s = impl_->update_dead;
+    s.bind(1, id);
+    s.bind(2, std::int64_t{attempts});
+    s.bind(3, error);
+    s.bind(4, to_ms(now));
+    if (auto r = impl_->run(s); !r) return core::fail("mark dead: " + r.error());
+    return {};
+}
+
+core::expected<std::vector<delivery>> state_store::list_outbox() {
+    auto& s = impl_->select_outbox;
+    reset_guard g{s};
+    std::vector<delivery> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_delivery(s));
+    if (rc != SQLITE_DONE) return core::fail("list outbox: " + impl_->errmsg());
+    return out;
+}
+
+core::expected<std::size_t> state_store::replay(std::optional<std::string> const& webhook, sys_ms now) {
+    auto& s = webhook ? impl_->replay_one : impl_->replay_all;
+    s.bind(1, to_ms(now));
+    if (webhook) s.bind(2, *webhook);
+    if (auto r = impl_->run(s); !r) return core::fail("replay: " + r.error());
+    return static_cast<std::size_t>(sqlite3_changes(impl_->db));
+}
+
+core::expected<std::size_t> state_store::purge_dead(sys_ms cutoff) {
+    auto& s = impl_->purge;
+    s.bind(1, to_ms(cutoff));
+    if (auto r = impl_->run(s); !r) return core::fail("purge dead letters: " + r.error());
+    return static_cast<std::size_t>(sqlite3_changes(impl_->db));
+}
+
+core::expected<std::map<std::string, state_store::webhook_backlog>> state_store::backlog() {
+    auto& s = impl_->select_backlog;
+    reset_guard g{s};
+    std::map<std::string, webhook_backlog> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+        webhook_backlog b;
+        b.pending = static_cast<std::size_t>(s.int64(1));
+        if (!s.is_null(2)) b.oldest = from_ms(s.int64(2));
+        b.dead = static_cast<std::size_t>(s.int64(3));
+        out.emplace(s.text(0), b);
+    }
+    if (rc != SQLITE_DONE) return core::fail("backlog: " + impl_->errmsg());
+    return out;
+}
+
+} // namespace importwatch::store
