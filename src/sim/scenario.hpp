@@ -23,6 +23,15 @@
 //
 // A fault applies while its window [from, until) holds (times since start,
 // scaled by speed), to at most `count` requests, each with `probability`.
+// The import's own faults are tried before the global ones; the first that
+// applies wins and uses up one of its `count`. Global faults also hit requests
+// for unknown imports, except those that rewrite an Import body (malformed,
+// oversized, unknown_status, invalid_field, remaining_zero). Delays,
+// retry_after and reset_in are real time: speed does not scale them.
+//
+// Strict: unknown keys, keys another fault type uses, duplicates, `for` on
+// the last step and a missing `for` elsewhere are errors reading
+// "FILE:LINE:COL: key.path: what is wrong", like the config.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -51,6 +60,9 @@ enum class fault_type {
     rate_limit, remaining_zero, server_error, delay, reset, truncate, malformed, oversized,
     unauthorized, forbidden, not_found, bad_request, invalid_field, unknown_status,
 };
+
+/// The YAML name of a fault type ("rate_limit", …).
+std::string_view to_string(fault_type type);
 
 struct fault {
     fault_type type = fault_type::server_error;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,8 +19,10 @@ namespace importwatch::sim {
 
 struct request_record {
     std::chrono::system_clock::time_point at;
+    std::string method;
     std::string target;
     int status = 0;               // what was answered (0 for reset)
+    std::string fault;            // the injected fault's type, "" when none
 };
 
 struct simulator_options {
@@ -28,12 +31,16 @@ struct simulator_options {
     std::shared_ptr<net::ssl::context> tls;     // null = plain HTTP
     double speed = 1.0;                         // scenario time runs this many times faster
     std::uint64_t seed = 1;                     // for fault probabilities
+    /// Called once per request, after it was answered (simulate logs them).
+    std::function<void(request_record const&)> on_request;
 };
 
 class simulator {
 public:
     simulator(asio::any_io_executor ex, scenario sc, simulator_options options);
     ~simulator();
+    simulator(simulator const&) = delete;
+    simulator& operator=(simulator const&) = delete;
 
     core::expected<void> start();
     void stop();
