@@ -1,0 +1,524 @@
+#include "net/http_client.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <list>
+#include <set>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
+namespace importwatch::net {
+
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using steady = std::chrono::steady_clock;
+using error_code = boost::system::error_code;
+using core::failure_kind;
+using core::request_failure;
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t header_limit = 64 * 1024;
+
+core::unexpected<request_failure> failure(failure_kind kind, std::string message) {
+    return {request_failure{kind, std::move(message)}};
+}
+
+core::unexpected<request_failure> shutting_down() { return failure(failure_kind::network, "shutting down"); }
+
+bool is_ip_literal(std::string const& host) {
+    error_code ec;
+    asio::ip::make_address(host, ec);
+    return !ec;
+}
+
+std::string host_port(std::string const& host, std::string const& port) {
+    return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + port;
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    return out;
+}
+
+std::string message_of(error_code const& ec) {
+    auto m = ec.message();
+    return m.empty() ? ec.category().name() + (":" + std::to_string(ec.value())) : m;
+}
+
+// The errors a server's close of an idle kept-alive connection shows up as.
+bool is_stale_error(error_code const& ec) {
+    return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+           ec == asio::error::broken_pipe || ec == asio::error::connection_aborted ||
+           ec == asio::ssl::error::stream_truncated;
+}
+
+bool is_http_parse_error(error_code const& ec) {
+    return ec.category() == http::make_error_code(http::error::bad_version).category() &&
+           ec != http::error::end_of_stream && ec != http::error::partial_message;
+}
+
+// The deadline runs out on every layer; Beast reports beast::error::timeout,
+// the TLS layer may report what the closed socket gave it instead.
+bool timed_out(error_code const& ec, steady::time_point deadline) {
+    return ec == beast::error::timeout || steady::now() >= deadline;
+}
+
+// getaddrinfo runs on Asio's private thread and cannot be interrupted, so the
+// coroutine waits on a timer that either the deadline or the resolve ends.
+struct resolve_state {
+    explicit resolve_state(asio::any_io_executor ex) : wake(ex) {}
+    asio::steady_timer wake;
+    bool done = false;
+    error_code ec;
+    tcp::resolver::results_type results;
+};
+
+struct connection {
+    connection(asio::any_io_executor ex, ssl::context* tls_ctx) : resolver(ex) {
+        if (tls_ctx) tls.emplace(ex, *tls_ctx);
+        else plain.emplace(ex);
+    }
+
+    beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+
+    void close() {
+        resolver.cancel();
+        if (resolving) resolving->wake.cancel();
+        error_code ec;
+        lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+        lowest().close();
+    }
+
+    std::optional<beast::tcp_stream> plain;
+    std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
+    tcp::resolver resolver;
+    std::shared_ptr<resolve_state> resolving;
+    beast::flat_buffer buffer;      // one per connection, reused across requests
+    bool open = false;
+    std::size_t exchanges = 0;      // completed request/response pairs
+};
+
+struct exchange_result {
+    core::http_outcome outcome;
+    bool keep = false;              // the connection may serve another request
+    bool stale = false;             // failed before any response byte: retry elsewhere
+};
+
+using opened = core::expected<void, request_failure>;
+
+} // namespace
+
+struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
+    impl(asio::any_io_executor ex, client_options opts) : ex_(std::move(ex)), options_(std::move(opts)) {
+        if (options_.max_connections == 0) options_.max_connections = 1;
+        if (options_.origin.port.empty()) options_.origin.port = options_.origin.tls() ? "443" : "80";
+        bool default_port = options_.origin.port == (options_.origin.tls() ? "443" : "80");
+        host_header_ = options_.origin.host.find(':') != std::string::npos ? "[" + options_.origin.host + "]"
+                                                                            : options_.origin.host;
+        if (!default_port) host_header_ += ":" + options_.origin.port;
+    }
+
+    struct waiter {
+        explicit waiter(asio::any_io_executor ex) : timer(ex) {}
+        asio::steady_timer timer;
+        std::unique_ptr<connection> handed;   // an idle connection given to this waiter
+        bool slot = false;                    // or the right to open a new one
+    };
+
+    asio::any_io_executor ex_;
+    client_options options_;
+    std::string host_header_;
+    std::vector<std::unique_ptr<connection>> idle_;   // a stack: the most recently used first
+    std::set<connection*> live_;                      // idle and in use, for shutdown()
+    std::list<std::shared_ptr<waiter>> waiters_;
+    std::size_t in_use_ = 0;                          // connections (or slots) held by senders
+    std::size_t opened_ = 0;
+    bool stopping_ = false;
+
+    std::unique_ptr<connection> new_connection() {
+        if (options_.origin.tls() && !options_.tls) return nullptr;
+        auto c = std::make_unique<connection>(ex_, options_.origin.tls() ? options_.tls.get() : nullptr);
+        live_.insert(c.get());
+        return c;
+    }
+
+    void drop(std::unique_ptr<connection> c) {
+        if (!c) return;
+        c->close();
+        live_.erase(c.get());
+    }
+
+    asio::awaitable<core::expected<std::unique_ptr<connection>, request_failure>> acquire(steady::time_point deadline) {
+        if (!idle_.empty()) {
+            auto c = std::move(idle_.back());
+            idle_.pop_back();
+            ++in_use_;
+            co_return c;
+        }
+        if (in_use_ + idle_.size() < options_.max_connections) {
+            ++in_use_;
+            co_return new_connection();
+        }
+        auto w = std::make_shared<waiter>(ex_);
+        w->timer.expires_at(deadline);
+        waiters_.push_back(w);
+        co_await w->timer.async_wait(use_tuple);
+        if (w->handed) co_return std::move(w->handed);
+        if (w->slot) co_return new_connection();
+        waiters_.remove(w);
+        if (stopping_) co_return shutting_down();
+        co_return failure(failure_kind::timeout, "timeout: waiting for a free connection");
+    }
+
+    // Gives the connection (or its slot) to the first waiter still in time.
+    void release(std::unique_ptr<connection> c, bool keep) {
+        if (stopping_) keep = false;
+        if (!keep) {
+            drop(std::move(c));
+            c.reset();
+        }
+        while (!waiters_.empty() && !stopping_) {
+            auto w = waiters_.front();
+            waiters_.pop_front();
+            if (w->timer.expiry() <= steady::now()) continue;   // it wakes up to its own timeout
+            if (c) w->handed = std::move(c);
+            else w->slot = true;
+            w->timer.cancel();
+            return;
+        }
+        --in_use_;
+        if (c) idle_.push_back(std::move(c));
+    }
+
+    void shutdown() {
+        stopping_ = true;
+        for (auto* c : live_) c->close();
+        for (auto& c : idle_) live_.erase(c.get());
+        idle_.clear();
+        auto waiters = std::move(waiters_);
+        waiters_.clear();
+        for (auto& w : waiters) w->timer.cancel();
+    }
+
+    asio::awaitable<core::http_outcome> send(client_request request) {
+        auto self = shared_from_this();
+        auto const deadline = steady::now() + options_.timeout;
+        if (stopping_) co_return shutting_down();
+        if (options_.origin.tls() && !options_.tls)
+            co_return failure(failure_kind::network, "tls: no client context for " + options_.origin.host);
+
+        auto req = build_request(request);
+        auto acquired = co_await acquire(deadline);
+        if (!acquired) co_return failure(acquired.error().kind, acquired.error().message);
+        auto conn = std::move(*acquired);
+
+        for (int attempt = 0;; ++attempt) {
+            bool const reused = conn->exchanges > 0;
+            auto result = co_await exchange(*conn, req, deadline);
+            if (stopping_) {
+                release(std::move(conn), false);
+                co_return shutting_down();
+            }
+            if (result.stale && reused && attempt == 0) {
+                // The server closed this kept-alive connection while it was
+                // idle (SPEC §3): once more at once, on a new connection.
+                drop(std::move(conn));
+                conn = new_connection();
+                continue;
+            }
+            release(std::move(conn), result.keep);
+            co_return std::move(result.outcome);
+        }
+    }
+
+    http::request<http::string_body> build_request(client_request const& r) const {
+        http::request<http::string_body> req;
+        auto verb = http::string_to_verb(r.method);
+        if (verb == http::verb::unknown) req.method_string(r.method);
+        else req.method(verb);
+        std::string target = r.target.empty() ? "/" : r.target;
+        // Through a plain-http proxy the target is the absolute URL (RFC 9112 §3.2.2).
+        if (options_.proxy && !options_.origin.tls()) target = "http://" + host_header_ + target;
+        req.target(target);
+        req.version(11);
+        req.set(http::field::host, host_header_);
+        if (!options_.user_agent.empty()) req.set(http::field::user_agent, options_.user_agent);
+        for (auto const& [name, value] : r.headers) req.set(name, value);
+        if (verb == http::verb::post || verb == http::verb::put || !r.body.empty()) {
+            req.body() = r.body;
+            req.prepare_payload();
+        }
+        req.keep_alive(true);
+        return req;
+    }
+
+    asio::awaitable<exchange_result> exchange(connection& c, http::request<http::string_body>& req,
+                                              steady::time_point deadline) {
+        if (!c.open) {
+            auto ok = co_await open(c, deadline);
+            if (!ok) co_return exchange_result{failure(ok.error().kind, ok.error().message)};
+        }
+        if (c.tls) co_return co_await exchange_on(*c.tls, c, req, deadline);
+        co_return co_await exchange_on(*c.plain, c, req, deadline);
+    }
+
+    template <class Stream>
+    asio::awaitable<exchange_result> exchange_on(Stream& stream, connection& c, http::request<http::string_body>& req,
+                                                 steady::time_point deadline) {
+        c.lowest().expires_at(deadline);
+        auto [wec, written] = co_await http::async_write(stream, req, use_tuple);
+        (void)written;
+        if (wec) {
+            if (timed_out(wec, deadline))
+                co_return exchange_result{failure(failure_kind::timeout, "timeout: writing request")};
+            co_return exchange_result{failure(failure_kind::network, "writing request: " + message_of(wec)), false,
+                                      is_stale_error(wec)};
+        }
+
+        http::response_parser<http::string_body> parser;
+        parser.header_limit(header_limit);
+        parser.body_limit(options_.max_body);
+        c.lowest().expires_at(deadline);
+        auto [rec, read] = co_await http::async_read(stream, c.buffer, parser, use_tuple);
+        (void)read;
+        if (rec) {
+            bool const nothing_received = !parser.got_some() && c.buffer.size() == 0;
+            c.buffer.clear();
+            if (rec == http::error::header_limit)
+                co_return exchange_result{failure(failure_kind::invalid_response, "response headers exceed 64 KiB")};
+            if (rec == http::error::body_limit)
+                co_return exchange_result{failure(failure_kind::invalid_response,
+                                                  "response body exceeds " + std::to_string(options_.max_body) +
+                                                      " bytes")};
+            if (timed_out(rec, deadline))
+                co_return exchange_result{failure(failure_kind::timeout, "timeout: reading response")};
+            if (is_http_parse_error(rec))
+                co_return exchange_result{
+                    failure(failure_kind::invalid_response, "invalid response: " + message_of(rec))};
+            co_return exchange_result{failure(failure_kind::network, "reading response: " + message_of(rec)), false,
+                                      nothing_received && is_stale_error(rec)};
+        }
+
+        auto& res = parser.get();
+        ++c.exchanges;
+        core::http_reply reply;
+        reply.status = static_cast<int>(res.result_int());
+        auto field = [&res](std::string_view name) -> std::optional<std::string> {
+            auto it = res.find(name);
+            if (it == res.end()) return std::nullopt;
+            return std::string(it->value());
+        };
+        reply.headers.retry_after = field("Retry-After");
+        reply.headers.date = field("Date");
+        reply.headers.ratelimit_reset = field("X-Ratelimit-Reset");
+        reply.headers.global_remaining = field("X-Ratelimit-Global-Remaining");
+        reply.headers.route_remaining = field("X-Ratelimit-Route-Remaining");
+        reply.headers.content_type = field("Content-Type");
+        bool const keep = res.keep_alive() && !parser.need_eof();
+        reply.body = std::move(res.body());
+        co_return exchange_result{std::move(reply), keep, false};
+    }
+
+    asio::awaitable<opened> open(connection& c, steady::time_point deadline) {
+        auto const& origin = options_.origin;
+        bool const via_proxy = options_.proxy.has_value();
+        std::string const& host = via_proxy ? options_.proxy->host : origin.host;
+        std::string port = via_proxy ? options_.proxy->port : origin.port;
+        if (port.empty()) port = "80";
+        std::string const where = host_port(host, port);
+
+        tcp::resolver::results_type endpoints;
+        error_code ec;
+        auto address = asio::ip::make_address(host, ec);
+        if (!ec) {
+            unsigned long p = 0;
+            try {
+                p = std::stoul(port);
+            } catch (...) {
+                co_return failure(failure_kind::network, "connect " + where + ": invalid port");
+            }
+            if (p > 65535) co_return failure(failure_kind::network, "connect " + where + ": invalid port");
+            endpoints = tcp::resolver::results_type::create(tcp::endpoint(address, static_cast<std::uint16_t>(p)),
+                                                            host, port);
+        } else {
+            auto st = std::make_shared<resolve_state>(ex_);
+            c.resolving = st;
+            st->wake.expires_at(deadline);
+            c.resolver.async_resolve(host, port, [st](error_code e, tcp::resolver::results_type r) {
+                st->done = true;
+                st->ec = e;
+                st->results = std::move(r);
+                st->wake.cancel();
+            });
+            co_await st->wake.async_wait(use_tuple);
+            c.resolving.reset();
+            if (stopping_) co_return shutting_down();
+            if (!st->done) {
+                c.resolver.cancel();
+                co_return failure(failure_kind::timeout, "timeout: resolving " + host);
+            }
+            if (st->ec) co_return failure(failure_kind::network, "resolve " + host + ": " + message_of(st->ec));
+            endpoints = std::move(st->results);
+        }
+
+        c.lowest().expires_at(deadline);
+        auto [cec, ep] = co_await c.lowest().async_connect(endpoints, use_tuple);
+        (void)ep;
+        if (cec) {
+            if (timed_out(cec, deadline)) co_return failure(failure_kind::timeout, "timeout: connecting to " + where);
+            co_return failure(failure_kind::network, "connect " + where + ": " + message_of(cec));
+        }
+        ++opened_;
+        {
+            error_code nec;
+            c.lowest().socket().set_option(tcp::no_delay(true), nec);
+        }
+
+        if (origin.tls()) {
+            if (via_proxy) {
+                auto tunnel = co_await connect_tunnel(c, deadline);
+                if (!tunnel) co_return tunnel;
+            }
+            auto* ssl_handle = c.tls->native_handle();
+            if (is_ip_literal(origin.host)) {
+                // No SNI for IP literals (RFC 6066 §3); match the iPAddress SAN.
+                X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_handle), origin.host.c_str());
+            } else {
+                SSL_set_tlsext_host_name(ssl_handle, origin.host.c_str());
+                // SSL_set1_host is the check ssl::host_name_verification makes
+                // (X509_check_host), but done inside chain verification, so a
+                // mismatch reports "hostname mismatch" instead of a bare failure.
+                SSL_set1_host(ssl_handle, origin.host.c_str());
+            }
+            c.lowest().expires_at(deadline);
+            auto [hec] = co_await c.tls->async_handshake(ssl::stream_base::client, use_tuple);
+            if (hec) {
+                if (timed_out(hec, deadline)) co_return failure(failure_kind::timeout, "timeout: tls handshake");
+                long const verify = SSL_get_verify_result(ssl_handle);
+                if (verify != X509_V_OK)
+                    co_return failure(failure_kind::network, std::string("tls handshake: certificate verify failed (") +
+                                                                 X509_verify_cert_error_string(verify) + ")");
+                co_return failure(failure_kind::network, "tls handshake: " + message_of(hec));
+            }
+        }
+        c.open = true;
+        co_return opened{};
+    }
+
+    asio::awaitable<opened> connect_tunnel(connection& c, steady::time_point deadline) {
+        std::string const authority = host_port(options_.origin.host, options_.origin.port);
+        http::request<http::empty_body> req{http::verb::connect, authority, 11};
+        req.set(http::field::host, authority);
+        if (!options_.user_agent.empty()) req.set(http::field::user_agent, options_.user_agent);
+        c.lowest().expires_at(deadline);
+        auto [wec, n] = co_await http::async_write(c.lowest(), req, use_tuple);
+        (void)n;
+        if (wec) {
+            if (timed_out(wec, deadline)) co_return failure(failure_kind::timeout, "timeout: proxy CONNECT");
+            co_return failure(failure_kind::network, "proxy CONNECT " + authority + ": " + message_of(wec));
+        }
+        http::response_parser<http::empty_body> parser;
+        parser.skip(true);   // a 2xx answer to CONNECT has no body: the tunnel follows
+        parser.header_limit(header_limit);
+        c.lowest().expires_at(deadline);
+        auto [rec, m] = co_await http::async_read(c.lowest(), c.buffer, parser, use_tuple);
+        (void)m;
+        if (rec) {
+            if (timed_out(rec, deadline)) co_return failure(failure_kind::timeout, "timeout: proxy CONNECT");
+            co_return failure(failure_kind::network, "proxy CONNECT " + authority + ": " + message_of(rec));
+        }
+        auto status = parser.get().result_int();
+        if (status / 100 != 2)
+            co_return failure(failure_kind::network, "proxy CONNECT " + authority + ": proxy answered " +
+                                                         std::to_string(status));
+        if (c.buffer.size() != 0)
+            co_return failure(failure_kind::network, "proxy CONNECT " + authority + ": unexpected data after reply");
+        co_return opened{};
+    }
+};
+
+http_client::http_client(asio::any_io_executor ex, client_options options)
+    : impl_(std::make_shared<impl>(std::move(ex), std::move(options))) {}
+
+http_client::~http_client() { impl_->shutdown(); }
+
+// A plain function handing over to the impl coroutine, which holds a
+// shared_ptr to itself: in-flight sends keep the pool alive past the client.
+asio::awaitable<core::http_outcome> http_client::send(client_request request) {
+    // A coroutine itself, not a plain function returning impl_->send(...):
+    // GCC 12 frees the by-value parameter twice in that forwarding shape.
+    // Holding `self` also keeps the pool alive across the await.
+    auto self = impl_;
+    co_return co_await self->send(std::move(request));
+}
+
+void http_client::shutdown() { impl_->shutdown(); }
+
+std::size_t http_client::connections_opened() const { return impl_->opened_; }
+
+std::optional<core::url> proxy_from_environment(core::url const& target,
+                                                std::optional<std::string> const& https_proxy,
+                                                std::optional<std::string> const& http_proxy,
+                                                std::optional<std::string> const& no_proxy) {
+    std::string const host = lower(target.host);
+    if (host == "localhost" || (host.size() > 10 && host.ends_with(".localhost"))) return std::nullopt;
+    {
+        error_code ec;
+        auto address = asio::ip::make_address(host, ec);
+        if (!ec && address.is_loopback()) return std::nullopt;
+    }
+
+    auto const& chosen = target.tls() ? https_proxy : http_proxy;
+    if (!chosen) return std::nullopt;
+    std::string value = *chosen;
+    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.pop_back();
+    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.front()))) value.erase(0, 1);
+    if (value.empty()) return std::nullopt;
+
+    if (no_proxy) {
+        std::string_view list = *no_proxy;
+        while (!list.empty()) {
+            auto comma = list.find(',');
+            std::string entry = lower(list.substr(0, comma));
+            list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+            auto not_space = [](unsigned char ch) { return !std::isspace(ch); };
+            entry.erase(entry.begin(), std::find_if(entry.begin(), entry.end(), not_space));
+            entry.erase(std::find_if(entry.rbegin(), entry.rend(), not_space).base(), entry.end());
+            if (entry.empty()) continue;
+            if (entry == "*") return std::nullopt;
+            if (entry.starts_with("*.")) entry.erase(0, 2);
+            else if (entry.starts_with(".")) entry.erase(0, 1);
+            if (entry.starts_with("[")) {
+                auto close = entry.find(']');
+                entry = entry.substr(1, close == std::string::npos ? std::string::npos : close - 1);
+            } else if (std::count(entry.begin(), entry.end(), ':') == 1) {
+                entry.erase(entry.find(':'));   // "host:port": the port is not compared
+            }
+            if (entry.empty()) continue;
+            if (host == entry) return std::nullopt;
+            if (host.size() > entry.size() && host.ends_with(entry) && host[host.size() - entry.size() - 1] == '.')
+                return std::nullopt;
+        }
+    }
+
+    if (value.find("://") == std::string::npos) value = "http://" + value;
+    auto proxy = core::parse_url(value);
+    if (!proxy || proxy->scheme != "http") return std::nullopt;
+    return proxy;
+}
+
+} // namespace importwatch::net

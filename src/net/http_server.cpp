@@ -1,0 +1,361 @@
+#include "net/http_server.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <exception>
+#include <map>
+#include <optional>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <spdlog/spdlog.h>
+
+namespace importwatch::net {
+
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t header_limit = 16 * 1024;
+// How long a closing connection may take: TLS close_notify, draining an
+// over-limit body so the client reads our answer instead of a reset.
+constexpr std::chrono::seconds linger_time{1};
+constexpr std::size_t drain_limit = 1024 * 1024;
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    return out;
+}
+
+void log_exception(char const* what, std::exception_ptr e) {
+    if (!e) return;
+    try {
+        std::rethrow_exception(e);
+    } catch (std::exception const& ex) {
+        spdlog::error("http server: {}: {}", what, ex.what());
+    } catch (...) {
+        spdlog::error("http server: {}: unknown exception", what);
+    }
+}
+
+struct session {
+    session(tcp::socket socket, ssl::context* tls_ctx) : delay(socket.get_executor()) {
+        if (tls_ctx) tls.emplace(beast::tcp_stream(std::move(socket)), *tls_ctx);
+        else plain.emplace(std::move(socket));
+    }
+
+    beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+
+    void abort() {
+        delay.cancel();
+        error_code ec;
+        lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+        lowest().close();
+    }
+
+    // SO_LINGER 0 makes close() send a RST: the client sees a reset, not a FIN.
+    void reset() {
+        error_code ec;
+        lowest().socket().set_option(asio::socket_base::linger(true, 0), ec);
+        lowest().close();
+    }
+
+    std::optional<beast::tcp_stream> plain;
+    std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
+    asio::steady_timer delay;
+};
+
+bool is_parse_error(error_code const& ec) {
+    return ec.category() == http::make_error_code(http::error::bad_version).category() &&
+           ec != http::error::end_of_stream && ec != http::error::partial_message;
+}
+
+} // namespace
+
+std::string const* server_request::header(std::string_view name) const {
+    for (auto const& [k, v] : headers)
+        if (k == name) return &v;
+    return nullptr;
+}
+
+struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
+    impl(asio::any_io_executor ex, server_options opts, request_handler handler)
+        : ex_(ex), options_(std::move(opts)), handler_(std::move(handler)), acceptor_(ex) {}
+
+    asio::any_io_executor ex_;
+    server_options options_;
+    request_handler handler_;
+    tcp::acceptor acceptor_;
+    std::uint16_t port_ = 0;
+    bool stopped_ = false;
+    bool started_ = false;
+    std::uint64_t next_id_ = 0;
+    std::map<std::uint64_t, std::shared_ptr<session>> sessions_;
+
+    core::expected<void> start() {
+        std::string const where = options_.host + ":" + std::to_string(options_.port);
+        if (started_) return core::fail("listen " + where + ": already started");
+        error_code ec;
+        tcp::endpoint endpoint;
+        auto address = asio::ip::make_address(options_.host, ec);
+        if (!ec) {
+            endpoint = tcp::endpoint(address, options_.port);
+        } else {
+            tcp::resolver resolver(ex_);
+            auto results = resolver.resolve(options_.host, std::to_string(options_.port), ec);
+            if (ec || results.empty())
+                return core::fail("listen " + where + ": cannot resolve " + options_.host +
+                                  (ec ? ": " + ec.message() : ""));
+            endpoint = results.begin()->endpoint();
+        }
+        acceptor_.open(endpoint.protocol(), ec);
+        if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+        if (!ec) acceptor_.bind(endpoint, ec);
+        if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) {
+            error_code ignored;
+            acceptor_.close(ignored);
+            return core::fail("listen " + where + ": " + ec.message());
+        }
+        port_ = acceptor_.local_endpoint(ec).port();
+        started_ = true;
+        asio::co_spawn(ex_, accept_loop(shared_from_this()),
+                       [](std::exception_ptr e) { log_exception("accept loop", e); });
+        return {};
+    }
+
+    void stop() {
+        stopped_ = true;
+        error_code ec;
+        acceptor_.close(ec);
+        for (auto& [id, s] : sessions_) s->abort();
+    }
+
+    static asio::awaitable<void> accept_loop(std::shared_ptr<impl> self) {
+        asio::steady_timer pause(self->ex_);
+        while (!self->stopped_) {
+            auto [ec, socket] = co_await self->acceptor_.async_accept(use_tuple);
+            if (self->stopped_) break;
+            if (ec) {
+                if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) break;
+                // Out of descriptors and the like: breathe instead of spinning.
+                spdlog::warn("http server: accept: {}", ec.message());
+                pause.expires_after(std::chrono::milliseconds(100));
+                co_await pause.async_wait(use_tuple);
+                continue;
+            }
+            if (self->sessions_.size() >= self->options_.max_connections) {
+                // Over the limit: the newcomer is closed at once, the open
+                // connections keep their service.
+                error_code ignored;
+                socket.shutdown(tcp::socket::shutdown_both, ignored);
+                socket.close(ignored);
+                continue;
+            }
+            auto s = std::make_shared<session>(std::move(socket), self->options_.tls.get());
+            auto const id = ++self->next_id_;
+            self->sessions_.emplace(id, s);
+            asio::co_spawn(self->ex_, serve(self, s, id),
+                           [](std::exception_ptr e) { log_exception("connection", e); });
+        }
+    }
+
+    static asio::awaitable<void> serve(std::shared_ptr<impl> self, std::shared_ptr<session> s, std::uint64_t id) {
+        struct forget {
+            impl& owner;
+            std::uint64_t id;
+            ~forget() { owner.sessions_.erase(id); }
+        } guard{*self, id};
+
+        if (s->tls) {
+            s->lowest().expires_after(self->options_.read_timeout);
+            auto [ec] = co_await s->tls->async_handshake(ssl::stream_base::server, use_tuple);
+            if (ec) {
+                s->abort();
+                co_return;
+            }
+            co_await self->serve_on(*s->tls, *s);
+        } else {
+            co_await self->serve_on(*s->plain, *s);
+        }
+        s->abort();
+    }
+
+    template <class Stream>
+    asio::awaitable<void> serve_on(Stream& stream, session& s) {
+        beast::flat_buffer buffer;
+        for (;;) {
+            if (stopped_) co_return;
+            http::request_parser<http::string_body> parser;
+            parser.header_limit(header_limit);
+            parser.body_limit(options_.max_request_body);
+            s.lowest().expires_after(options_.read_timeout);
+            auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
+            (void)n;
+            if (ec == http::error::body_limit) {
+                co_await refuse(stream, s, http::status::payload_too_large, "request body too large\n");
+                co_return;
+            }
+            if (ec == http::error::header_limit) {
+                co_await refuse(stream, s, http::status::request_header_fields_too_large,
+                                "request headers too large\n");
+                co_return;
+            }
+            if (ec && is_parse_error(ec)) {
+                co_await refuse(stream, s, http::status::bad_request, "bad request\n");
+                co_return;
+            }
+            if (ec) co_return;   // end of stream, read timeout, reset, stop()
+
+            auto& msg = parser.get();
+            unsigned const version = msg.version();
+            bool const client_keep_alive = msg.keep_alive();
+            server_request req;
+            req.method = std::string(msg.method_string());
+            req.target = std::string(msg.target());
+            for (auto const& f : msg) req.headers.emplace_back(lower(f.name_string()), std::string(f.value()));
+            req.body = std::move(msg.body());
+
+            server_reply reply;
+            try {
+                reply = co_await handler_(std::move(req));
+            } catch (std::exception const& e) {
+                spdlog::error("http server: handler for {}: {}", std::string(msg.target()), e.what());
+                reply = server_reply{};
+                reply.status = 500;
+                reply.body = "internal error\n";
+            } catch (...) {
+                spdlog::error("http server: handler for {}: unknown exception", std::string(msg.target()));
+                reply = server_reply{};
+                reply.status = 500;
+                reply.body = "internal error\n";
+            }
+            if (stopped_) co_return;
+
+            if (reply.delay.count() > 0) {
+                s.delay.expires_after(reply.delay);
+                co_await s.delay.async_wait(use_tuple);
+                if (stopped_) co_return;
+            }
+            if (reply.fault == server_reply::fault_t::reset) {
+                s.reset();
+                co_return;
+            }
+
+            bool const keep_alive = client_keep_alive && !reply.close && reply.fault == server_reply::fault_t::none;
+            http::response<http::string_body> res;
+            try {
+                res = make_response(reply, version, keep_alive);
+            } catch (std::exception const& e) {
+                // A header Beast refuses (too long, bad characters): the
+                // handler's bug, answered like an exception in it.
+                spdlog::error("http server: reply to {}: {}", std::string(msg.target()), e.what());
+                server_reply internal;
+                internal.status = 500;
+                internal.body = "internal error\n";
+                res = make_response(internal, version, keep_alive);
+            }
+
+            s.lowest().expires_after(options_.read_timeout);
+            if (reply.fault == server_reply::fault_t::truncate) {
+                // The full Content-Length, then half the body: the client must
+                // notice the cut.
+                http::response_serializer<http::string_body> sr{res};
+                auto [hec, hn] = co_await http::async_write_header(stream, sr, use_tuple);
+                (void)hn;
+                if (!hec) {
+                    auto const half = res.body().size() / 2;
+                    co_await asio::async_write(stream, asio::buffer(res.body().data(), half), use_tuple);
+                }
+                s.abort();
+                co_return;
+            }
+            auto [wec, wn] = co_await http::async_write(stream, res, use_tuple);
+            (void)wn;
+            if (wec) co_return;
+            if (!res.keep_alive()) {
+                co_await close_gracefully(stream, s, false);
+                co_return;
+            }
+        }
+    }
+
+    static http::response<http::string_body> make_response(server_reply& reply, unsigned version, bool keep_alive) {
+        http::response<http::string_body> res{static_cast<http::status>(reply.status), version};
+        res.set(http::field::server, "importwatch");
+        res.set(http::field::content_type, reply.content_type);
+        for (auto const& [k, v] : reply.headers) res.insert(k, v);
+        res.body() = std::move(reply.body);
+        res.keep_alive(keep_alive);
+        res.prepare_payload();
+        return res;
+    }
+
+    template <class Stream>
+    asio::awaitable<void> refuse(Stream& stream, session& s, http::status status, std::string body) {
+        http::response<http::string_body> res{status, 11};
+        res.set(http::field::server, "importwatch");
+        res.set(http::field::content_type, "text/plain; charset=utf-8");
+        res.body() = std::move(body);
+        res.keep_alive(false);
+        res.prepare_payload();
+        s.lowest().expires_after(linger_time);
+        auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
+        (void)n;
+        if (!ec) co_await close_gracefully(stream, s, true);
+    }
+
+    // Half-closes and, for a refused request, reads what the client still
+    // sends: closing with unread data would send a RST that can destroy our
+    // answer in the client's receive queue.
+    template <class Stream>
+    asio::awaitable<void> close_gracefully(Stream& stream, session& s, bool drain) {
+        if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
+            (void)drain;
+            s.lowest().expires_after(linger_time);
+            co_await stream.async_shutdown(use_tuple);
+        } else {
+            (void)stream;
+            error_code ec;
+            s.lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+            if (drain && !ec) {
+                s.lowest().expires_after(linger_time);
+                std::array<char, 16 * 1024> sink{};
+                std::size_t total = 0;
+                while (total < drain_limit && !stopped_) {
+                    auto [rec, n] = co_await s.lowest().async_read_some(asio::buffer(sink), use_tuple);
+                    if (rec) break;
+                    total += n;
+                }
+            }
+        }
+        s.abort();
+    }
+};
+
+http_server::http_server(asio::any_io_executor ex, server_options options, request_handler handler)
+    : impl_(std::make_shared<impl>(std::move(ex), std::move(options), std::move(handler))) {}
+
+http_server::~http_server() { impl_->stop(); }
+
+core::expected<void> http_server::start() { return impl_->start(); }
+
+std::uint16_t http_server::port() const { return impl_->port_; }
+
+void http_server::stop() { impl_->stop(); }
+
+} // namespace importwatch::net

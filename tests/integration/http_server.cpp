@@ -1,0 +1,436 @@
+#define BOOST_TEST_MODULE http_server
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <cerrno>
+#include <stdexcept>
+#include <thread>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "common/testing.hpp"
+#include "core/url.hpp"
+#include "net/http_client.hpp"
+#include "net/http_server.hpp"
+
+namespace iw = importwatch;
+namespace net = importwatch::net;
+namespace core = importwatch::core;
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+using iw::testing::run_until;
+
+namespace {
+
+long ms_since(steady::time_point start) {
+    return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start).count());
+}
+
+/// A blocking POSIX client for byte-level checks (resets, truncation, idle
+/// sockets); it runs on its own thread while the test thread runs the server.
+struct raw_client {
+    struct result {
+        std::string data;
+        bool eof = false;
+        int error = 0;   // errno; EAGAIN means our own 5 s receive timeout
+    };
+
+    explicit raw_client(std::uint16_t port) {
+        fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        ::inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        connected = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+        timeval tv{5, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    }
+    ~raw_client() { close(); }
+    void close() {
+        if (fd >= 0) ::close(fd);
+        fd = -1;
+    }
+
+    bool send(std::string const& s) const {
+        return ::send(fd, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
+    }
+
+    /// Reads until `enough(data)`, end of stream or an error.
+    result read(std::function<bool(std::string const&)> const& enough = {}) const {
+        result r;
+        char buf[4096];
+        for (;;) {
+            if (enough && enough(r.data)) return r;
+            auto n = ::recv(fd, buf, sizeof buf, 0);
+            if (n == 0) {
+                r.eof = true;
+                return r;
+            }
+            if (n < 0) {
+                r.error = errno;
+                return r;
+            }
+            r.data.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+
+    int fd = -1;
+    bool connected = false;
+};
+
+/// True once `data` holds a whole response with a Content-Length body.
+bool whole_response(std::string const& data) {
+    auto end = data.find("\r\n\r\n");
+    if (end == std::string::npos) return false;
+    auto cl = data.find("Content-Length: ");
+    if (cl == std::string::npos || cl > end) return true;
+    auto length = std::stoul(data.substr(cl + 16, data.find("\r\n", cl) - cl - 16));
+    return data.size() >= end + 4 + length;
+}
+
+std::string const get_request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+
+struct fixture {
+    asio::io_context ioc;
+    std::unique_ptr<net::http_server> server;
+    int calls = 0;
+
+    std::uint16_t serve(std::function<net::server_reply(net::server_request const&)> f,
+                        net::server_options o = {}) {
+        server = std::make_unique<net::http_server>(
+            ioc.get_executor(), o, [this, f](net::server_request req) -> asio::awaitable<net::server_reply> {
+                ++calls;
+                co_return f(req);
+            });
+        auto ok = server->start();
+        BOOST_REQUIRE_MESSAGE(ok.has_value(), (ok ? std::string() : ok.error()));
+        BOOST_REQUIRE(server->port() != 0);
+        return server->port();
+    }
+
+    /// Runs `f` on a thread while this thread runs the io_context.
+    template <class F>
+    auto off_thread(F f) {
+        std::optional<decltype(f())> result;
+        std::atomic<bool> done{false};
+        std::thread t([&] {
+            result = f();
+            done = true;
+        });
+        run_until(ioc, [&] { return done.load(); }, 20s);
+        t.join();
+        return std::move(*result);
+    }
+
+    core::http_outcome send(std::uint16_t port, net::client_request req) {
+        net::client_options o;
+        o.origin = core::url{"http", "127.0.0.1", std::to_string(port), "/", false};
+        o.timeout = 3s;
+        net::http_client client(ioc.get_executor(), o);
+        std::optional<core::http_outcome> out;
+        asio::co_spawn(
+            ioc, [&]() -> asio::awaitable<void> { out = co_await client.send(req); },
+            [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+        BOOST_REQUIRE(run_until(ioc, [&] { return out.has_value(); }, 5s));
+        return std::move(*out);
+    }
+};
+
+net::server_reply route(net::server_request const& req) {
+    net::server_reply r;
+    if (req.method == "GET" && req.target == "/hello") {
+        r.body = "hello " + (req.header("x-name") ? *req.header("x-name") : std::string("?"));
+    } else if (req.method == "POST" && req.target == "/echo") {
+        r.body = req.body;
+        r.content_type = "application/json";
+        r.headers = {{"X-Seen", req.header("content-type") ? *req.header("content-type") : ""}};
+    } else if (req.target == "/boom") {
+        throw std::runtime_error("handler bug");
+    } else {
+        r.status = 404;
+        r.body = "no route";
+    }
+    return r;
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(http_server, fixture)
+
+BOOST_AUTO_TEST_CASE(routes_requests_to_the_handler) {
+    auto port = serve(route);
+    net::client_request hello;
+    hello.target = "/hello";
+    hello.headers = {{"X-Name", "ada"}};
+    auto a = send(port, hello);
+    BOOST_REQUIRE(a.has_value());
+    BOOST_TEST(a->status == 200);
+    BOOST_TEST(a->body == "hello ada");   // header names reach the handler lower-cased
+
+    net::client_request echo;
+    echo.method = "POST";
+    echo.target = "/echo";
+    echo.body = R"({"x":1})";
+    echo.headers = {{"Content-Type", "application/json"}};
+    auto b = send(port, echo);
+    BOOST_REQUIRE(b.has_value());
+    BOOST_TEST(b->status == 200);
+    BOOST_TEST(b->body == R"({"x":1})");
+    BOOST_TEST(b->headers.content_type.value_or("") == "application/json");
+
+    net::client_request missing;
+    missing.target = "/nowhere";
+    auto c = send(port, missing);
+    BOOST_REQUIRE(c.has_value());
+    BOOST_TEST(c->status == 404);
+}
+
+BOOST_AUTO_TEST_CASE(handler_exception_answers_500_and_keeps_serving) {
+    auto port = serve(route);
+    net::client_request boom;
+    boom.target = "/boom";
+    auto a = send(port, boom);
+    BOOST_REQUIRE(a.has_value());
+    BOOST_TEST(a->status == 500);
+    net::client_request hello;
+    hello.target = "/hello";
+    auto b = send(port, hello);
+    BOOST_REQUIRE(b.has_value());
+    BOOST_TEST(b->status == 200);
+}
+
+BOOST_AUTO_TEST_CASE(request_body_over_the_limit_answers_413) {
+    net::server_options o;
+    o.max_request_body = 1024;
+    auto port = serve(route, o);
+    net::client_request fits;
+    fits.method = "POST";
+    fits.target = "/echo";
+    fits.body = std::string(1024, 'a');
+    auto a = send(port, fits);
+    BOOST_REQUIRE(a.has_value());
+    BOOST_TEST(a->status == 200);
+    BOOST_TEST(calls == 1);
+
+    auto too_big = fits;
+    too_big.body = std::string(1025, 'a');
+    auto b = send(port, too_big);
+    BOOST_REQUIRE_MESSAGE(b.has_value(), (b ? std::string() : b.error().message));
+    BOOST_TEST(b->status == 413);
+    BOOST_TEST(calls == 1);   // the handler never saw it
+
+    // A large body sent in full still gets the answer, not a reset.
+    too_big.body = std::string(512 * 1024, 'a');
+    auto c = send(port, too_big);
+    BOOST_REQUIRE_MESSAGE(c.has_value(), (c ? std::string() : c.error().message));
+    BOOST_TEST(c->status == 413);
+}
+
+BOOST_AUTO_TEST_CASE(oversized_headers_are_refused) {
+    auto port = serve(route);
+    auto r = off_thread([port] {
+        raw_client c(port);
+        c.send("GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20 * 1024, 'h') + "\r\n\r\n");
+        return c.read();
+    });
+    BOOST_TEST(r.data.starts_with("HTTP/1.1 431 "), r.data.substr(0, 40));
+    BOOST_TEST(calls == 0);
+}
+
+BOOST_AUTO_TEST_CASE(garbage_gets_400) {
+    auto port = serve(route);
+    auto r = off_thread([port] {
+        raw_client c(port);
+        c.send("NOT HTTP AT ALL\r\n\r\n");
+        return c.read();
+    });
+    BOOST_TEST(r.data.starts_with("HTTP/1.1 400 "), r.data.substr(0, 40));
+    BOOST_TEST(r.eof);
+}
+
+BOOST_AUTO_TEST_CASE(read_timeout_closes_a_silent_connection) {
+    net::server_options o;
+    o.read_timeout = 200ms;
+    auto port = serve(route, o);
+    auto [r, elapsed] = off_thread([port] {
+        raw_client c(port);
+        auto start = steady::now();
+        auto res = c.read();
+        return std::pair{res, ms_since(start)};
+    });
+    BOOST_TEST(r.eof, "error " << r.error);
+    BOOST_TEST(r.data.empty());
+    BOOST_TEST(elapsed >= 150);
+    BOOST_TEST(elapsed < 2000);
+}
+
+BOOST_AUTO_TEST_CASE(a_slow_request_is_cut_by_the_read_timeout) {
+    net::server_options o;
+    o.read_timeout = 300ms;
+    auto port = serve(route, o);
+    auto r = off_thread([port] {
+        raw_client c(port);
+        c.send("GET /hello HTTP/1.1\r\n");   // and never the rest
+        return c.read();
+    });
+    BOOST_TEST((r.eof || r.error == ECONNRESET));
+    BOOST_TEST(r.error != EAGAIN);
+    BOOST_TEST(calls == 0);
+}
+
+BOOST_AUTO_TEST_CASE(connection_limit_turns_away_the_extra_connection) {
+    net::server_options o;
+    o.max_connections = 2;
+    auto port = serve(route, o);
+    struct outcome {
+        bool first_two_served = false;
+        raw_client::result third;
+        bool served_after_one_closed = false;
+    };
+    auto res = off_thread([port] {
+        outcome out;
+        raw_client a(port), b(port);
+        a.send(get_request);
+        b.send(get_request);
+        auto ra = a.read(whole_response), rb = b.read(whole_response);
+        out.first_two_served = ra.data.starts_with("HTTP/1.1 404") && rb.data.starts_with("HTTP/1.1 404");
+        {
+            raw_client c(port);
+            c.send(get_request);
+            out.third = c.read();
+        }
+        a.close();
+        auto deadline = steady::now() + 3s;
+        while (!out.served_after_one_closed && steady::now() < deadline) {
+            raw_client d(port);
+            d.send(get_request);
+            out.served_after_one_closed = d.read(whole_response).data.starts_with("HTTP/1.1 404");
+            if (!out.served_after_one_closed) std::this_thread::sleep_for(20ms);
+        }
+        return out;
+    });
+    BOOST_TEST(res.first_two_served);
+    BOOST_TEST(res.third.data.empty(), res.third.data);
+    BOOST_TEST((res.third.eof || res.third.error == ECONNRESET));
+    BOOST_TEST(res.served_after_one_closed);
+}
+
+BOOST_AUTO_TEST_CASE(keep_alive_and_connection_close) {
+    auto port = serve([](net::server_request const& req) {
+        net::server_reply r;
+        r.body = "ok";
+        r.close = req.target == "/last";
+        return r;
+    });
+    auto r = off_thread([port] {
+        raw_client c(port);
+        c.send(get_request);
+        auto first = c.read(whole_response);
+        c.send("GET /last HTTP/1.1\r\nHost: x\r\n\r\n");
+        auto second = c.read();   // to the end: the server closes after it
+        return std::pair{first, second};
+    });
+    BOOST_TEST(r.first.data.starts_with("HTTP/1.1 200"));
+    BOOST_TEST(r.first.data.find("Connection: close") == std::string::npos);
+    BOOST_TEST(r.second.data.starts_with("HTTP/1.1 200"));
+    BOOST_TEST(r.second.data.find("Connection: close") != std::string::npos);
+    BOOST_TEST(r.second.eof);
+}
+
+BOOST_AUTO_TEST_CASE(fault_reset_resets_the_connection) {
+    auto port = serve([](net::server_request const&) {
+        net::server_reply r;
+        r.body = "never sent";
+        r.fault = net::server_reply::fault_t::reset;
+        return r;
+    });
+    auto r = off_thread([port] {
+        raw_client c(port);
+        c.send(get_request);
+        return c.read();
+    });
+    BOOST_TEST(r.error == ECONNRESET, "error " << r.error << " eof " << r.eof);
+    BOOST_TEST(r.data.empty());
+}
+
+BOOST_AUTO_TEST_CASE(fault_truncate_sends_half_the_body_under_the_full_length) {
+    auto port = serve([](net::server_request const&) {
+        net::server_reply r;
+        r.body = std::string(1000, 'z');
+        r.fault = net::server_reply::fault_t::truncate;
+        return r;
+    });
+    auto r = off_thread([port] {
+        raw_client c(port);
+        c.send(get_request);
+        return c.read();
+    });
+    BOOST_TEST(r.eof);
+    auto end = r.data.find("\r\n\r\n");
+    BOOST_REQUIRE(end != std::string::npos);
+    BOOST_TEST(r.data.find("Content-Length: 1000") < end);
+    BOOST_TEST(r.data.size() - end - 4 == 500u);
+}
+
+BOOST_AUTO_TEST_CASE(delay_holds_the_answer) {
+    auto port = serve([](net::server_request const&) {
+        net::server_reply r;
+        r.delay = 300ms;
+        return r;
+    });
+    auto [r, elapsed] = off_thread([port] {
+        raw_client c(port);
+        auto start = steady::now();
+        c.send(get_request);
+        auto res = c.read(whole_response);
+        return std::pair{res, ms_since(start)};
+    });
+    BOOST_TEST(r.data.starts_with("HTTP/1.1 200"));
+    BOOST_TEST(elapsed >= 290);
+}
+
+BOOST_AUTO_TEST_CASE(stop_closes_open_connections_so_run_returns) {
+    net::server_options o;
+    o.read_timeout = 30s;
+    auto port = serve(route, o);
+    std::atomic<bool> served{false}, closed{false};
+    std::thread t([&] {
+        raw_client c(port);
+        c.send(get_request);
+        served = c.read(whole_response).data.starts_with("HTTP/1.1");
+        auto rest = c.read();   // idle, kept alive: until stop() closes it
+        closed = rest.eof || rest.error == ECONNRESET;
+    });
+    BOOST_REQUIRE(run_until(ioc, [&] { return served.load(); }, 5s));
+    server->stop();
+    auto start = steady::now();
+    ioc.restart();
+    ioc.run_for(5s);   // returns as soon as no work is left
+    auto elapsed = ms_since(start);
+    t.join();
+    BOOST_TEST(elapsed < 1000);
+    BOOST_TEST(ioc.stopped());
+    BOOST_TEST(closed.load());
+}
+
+BOOST_AUTO_TEST_CASE(start_reports_a_busy_port) {
+    auto port = serve(route);
+    net::server_options o;
+    o.port = port;
+    net::http_server second(ioc.get_executor(), o, [](net::server_request) -> asio::awaitable<net::server_reply> {
+        co_return net::server_reply{};
+    });
+    auto ok = second.start();
+    BOOST_REQUIRE(!ok.has_value());
+    BOOST_TEST(ok.error().starts_with("listen 127.0.0.1:" + std::to_string(port) + ": "), ok.error());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
