@@ -1,0 +1,270 @@
+#include "daemon/admin_server.hpp"
+
+#include <charconv>
+#include <set>
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <fmt/format.h>
+
+#include "core/import.hpp"
+#include "daemon/engine.hpp"
+#include "net/http_server.hpp"
+
+namespace importwatch::daemon {
+namespace {
+
+std::string escape_label(std::string_view v) {
+    std::string out;
+    for (char c : v) {
+        if (c == '\\') out += "\\\\";
+        else if (c == '"') out += "\\\"";
+        else if (c == '\n') out += "\\n";
+        else out += c;
+    }
+    return out;
+}
+
+/// Writes families in the Prometheus text format (0.0.4).
+class exposition {
+public:
+    void family(std::string_view name, std::string_view type, std::string_view help) {
+        out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+    }
+    void sample(std::string_view name, double value, std::string_view labels = {}) {
+        out_ += name;
+        if (!labels.empty()) {
+            out_ += '{';
+            out_ += labels;
+            out_ += '}';
+        }
+        out_ += ' ';
+        out_ += fmt::format("{}", value);
+        out_ += '\n';
+    }
+    std::string take() { return std::move(out_); }
+
+private:
+    std::string out_;
+};
+
+std::string label(std::string_view name, std::string_view value) {
+    return fmt::format("{}=\"{}\"", name, escape_label(value));
+}
+
+boost::json::value time_or_null(std::optional<core::sys_ms> t) {
+    if (!t) return nullptr;
+    return boost::json::value(core::format_rfc3339(*t));
+}
+
+} // namespace
+
+std::string render_metrics(engine& e) {
+    auto& m = e.counters();
+    auto const now = wall_now();
+    exposition x;
+
+    x.family("importwatch_build_info", "gauge", "Build information.");
+    x.sample("importwatch_build_info", 1, label("version", IMPORTWATCH_VERSION));
+
+    std::map<std::string, std::size_t> by_status;
+    for (char const* s : {"none", "preparing", "pending_approval", "ready", "in_progress", "complete", "stopped"})
+        by_status[s] = 0;
+    std::size_t failed = 0, stalled = 0;
+    for (auto const& s : e.polling().watches()) {
+        if (s.removed) continue;
+        ++by_status[s.state.status.value_or("none")];
+        if (s.state.failure) ++failed;
+        if (s.state.stall_reported && !s.state.terminal()) ++stalled;
+    }
+    x.family("importwatch_watches", "gauge", "Watches by last observed import status.");
+    for (auto const& [status, n] : by_status) x.sample("importwatch_watches", double(n), label("status", status));
+
+    x.family("importwatch_polls_total", "counter", "Polls of the LaunchDarkly API by result.");
+    for (std::size_t i = 0; i < m.polls.size(); ++i)
+        x.sample("importwatch_polls_total", double(m.polls[i]),
+                 label("result", core::to_string(static_cast<core::poll_result>(i))));
+
+    x.family("importwatch_poll_duration_seconds", "histogram", "Duration of one poll request.");
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < m.poll_duration.bounds.size(); ++i) {
+        cumulative += m.poll_duration.counts[i];
+        x.sample("importwatch_poll_duration_seconds_bucket", double(cumulative),
+                 label("le", fmt::format("{}", m.poll_duration.bounds[i])));
+    }
+    x.sample("importwatch_poll_duration_seconds_bucket", double(m.poll_duration.count), label("le", "+Inf"));
+    x.sample("importwatch_poll_duration_seconds_sum", m.poll_duration.sum);
+    x.sample("importwatch_poll_duration_seconds_count", double(m.poll_duration.count));
+
+    x.family("importwatch_transitions_total", "counter", "Observed import status changes by new status.");
+    for (auto const& [status, n] : m.transitions) x.sample("importwatch_transitions_total", double(n), label("status", status));
+
+    x.family("importwatch_rate_limit_pauses_total", "counter", "Process-wide pauses for 429s and remaining=0 holds.");
+    x.sample("importwatch_rate_limit_pauses_total", double(m.rate_limit_pauses));
+    x.family("importwatch_rate_limit_paused_seconds_total", "counter", "Time all requests were held by rate limits.");
+    x.sample("importwatch_rate_limit_paused_seconds_total", std::chrono::duration<double>(m.rate_limit_paused).count());
+
+    auto backlog = e.state().backlog();
+    std::set<std::string> webhooks;
+    for (auto const& w : e.current_config().webhooks) webhooks.insert(w.name);
+    x.family("importwatch_webhook_deliveries_total", "counter", "Webhook delivery attempts by outcome.");
+    for (auto const& name : webhooks) {
+        auto const& c = m.webhooks[name];
+        x.sample("importwatch_webhook_deliveries_total", double(c.delivered), label("webhook", name) + "," + label("result", "delivered"));
+        x.sample("importwatch_webhook_deliveries_total", double(c.failed), label("webhook", name) + "," + label("result", "failed"));
+        x.sample("importwatch_webhook_deliveries_total", double(c.dead), label("webhook", name) + "," + label("result", "dead"));
+    }
+    x.family("importwatch_webhook_dead_letters_total", "counter", "Deliveries that became dead letters.");
+    for (auto const& name : webhooks) x.sample("importwatch_webhook_dead_letters_total", double(m.webhooks[name].dead), label("webhook", name));
+    x.family("importwatch_webhook_queue_depth", "gauge", "Pending webhook deliveries.");
+    for (auto const& name : webhooks) {
+        std::size_t depth = 0;
+        if (backlog) if (auto it = backlog->find(name); it != backlog->end()) depth = it->second.pending;
+        x.sample("importwatch_webhook_queue_depth", double(depth), label("webhook", name));
+    }
+    x.family("importwatch_webhook_oldest_pending_seconds", "gauge", "Age of the oldest pending delivery.");
+    for (auto const& name : webhooks) {
+        double age = 0;
+        if (backlog)
+            if (auto it = backlog->find(name); it != backlog->end() && it->second.oldest)
+                age = std::max(0.0, std::chrono::duration<double>(now - *it->second.oldest).count());
+        x.sample("importwatch_webhook_oldest_pending_seconds", age, label("webhook", name));
+    }
+
+    x.family("importwatch_failed_watches", "gauge", "Watches currently failed.");
+    x.sample("importwatch_failed_watches", double(failed));
+    x.family("importwatch_stalled_watches", "gauge", "Watches whose status lasted longer than stall_after.");
+    x.sample("importwatch_stalled_watches", double(stalled));
+    x.family("importwatch_last_successful_poll_timestamp_seconds", "gauge", "Unix time of the last successful poll.");
+    x.sample("importwatch_last_successful_poll_timestamp_seconds",
+             double(m.last_successful_poll.time_since_epoch().count()) / 1000.0);
+    x.family("importwatch_scheduler_lag_seconds", "gauge", "How late the most overdue poll is.");
+    x.sample("importwatch_scheduler_lag_seconds",
+             std::chrono::duration<double>(e.polling().scheduler_lag(now)).count());
+    x.family("importwatch_config_last_reload_successful", "gauge", "Whether the last reload was applied.");
+    x.sample("importwatch_config_last_reload_successful", m.config_last_reload_successful ? 1 : 0);
+    return x.take();
+}
+
+std::string render_watches(engine& e) {
+    boost::json::array out;
+    for (auto const& s : e.polling().watches()) {
+        if (s.removed) continue;
+        boost::json::object o;
+        o["name"] = s.config.name;
+        o["project"] = s.config.key.project;
+        o["environment"] = s.config.key.environment;
+        o["segment"] = s.config.key.segment;
+        o["import_id"] = s.config.key.import_id;
+        o["status"] = s.state.status ? boost::json::value(*s.state.status) : nullptr;
+        o["status_since"] = s.state.status ? time_or_null(s.state.status_since) : nullptr;
+        o["terminal"] = s.state.terminal();
+        o["failed"] = s.state.failure.has_value();
+        o["last_error"] = s.last_error ? boost::json::value(*s.last_error) : nullptr;
+        o["last_poll"] = time_or_null(s.last_poll);
+        o["next_poll"] = time_or_null(s.next_poll);
+        out.push_back(std::move(o));
+    }
+    return boost::json::serialize(out);
+}
+
+core::expected<std::pair<std::string, std::uint16_t>> parse_listen_address(std::string const& listen) {
+    auto colon = listen.rfind(':');
+    if (colon == std::string::npos || colon + 1 == listen.size())
+        return core::fail("admin.listen: expected HOST:PORT, got \"" + listen + "\"");
+    std::string host = listen.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    unsigned port = 0;
+    auto port_text = std::string_view(listen).substr(colon + 1);
+    auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (ec != std::errc() || p != port_text.data() + port_text.size() || port > 65535 || host.empty())
+        return core::fail("admin.listen: expected HOST:PORT, got \"" + listen + "\"");
+    return std::pair{host, static_cast<std::uint16_t>(port)};
+}
+
+struct admin_server::impl {
+    engine& engine_;
+    std::function<core::expected<void>()> reload_;
+    std::unique_ptr<net::http_server> server_;
+    asio::any_io_executor ex_;
+    bool ready_ = false;
+    bool reload_enabled_ = false;
+
+    impl(asio::any_io_executor ex, engine& e, std::function<core::expected<void>()> r)
+        : engine_(e), reload_(std::move(r)), ex_(ex) {}
+
+    net::server_reply handle(net::server_request const& req) {
+        std::string_view path = req.target;
+        path = path.substr(0, path.find('?'));
+        auto reply = [](int status, std::string body, std::string type = "text/plain; charset=utf-8") {
+            net::server_reply r;
+            r.status = status;
+            r.body = std::move(body);
+            r.content_type = std::move(type);
+            return r;
+        };
+        auto only = [&](char const* method) -> std::optional<net::server_reply> {
+            if (req.method == method) return std::nullopt;
+            auto r = reply(405, "method not allowed\n");
+            r.headers.emplace_back("Allow", method);
+            return r;
+        };
+        if (path == "/healthz") {
+            if (auto r = only("GET")) return *r;
+            return reply(200, "ok\n");
+        }
+        if (path == "/readyz") {
+            if (auto r = only("GET")) return *r;
+            bool ok = ready_ && engine_.started() && !engine_.polling().commit_failing();
+            return ok ? reply(200, "ready\n") : reply(503, "not ready\n");
+        }
+        if (path == "/metrics") {
+            if (auto r = only("GET")) return *r;
+            return reply(200, render_metrics(engine_), "text/plain; version=0.0.4; charset=utf-8");
+        }
+        if (path == "/v1/watches") {
+            if (auto r = only("GET")) return *r;
+            return reply(200, render_watches(engine_), "application/json");
+        }
+        if (path == "/-/reload") {
+            if (auto r = only("POST")) return *r;
+            if (!reload_enabled_) return reply(403, "reload is disabled (admin.enable_reload: false)\n");
+            auto result = reload_();
+            return result ? reply(200, "reloaded\n") : reply(400, result.error() + "\n");
+        }
+        return reply(404, "not found\n");
+    }
+};
+
+admin_server::admin_server(asio::any_io_executor ex, engine& e, std::function<core::expected<void>()> reload)
+    : impl_(std::make_shared<impl>(ex, e, std::move(reload))) {}
+
+admin_server::~admin_server() { stop(); }
+
+core::expected<void> admin_server::start(std::string const& listen, bool enable_reload) {
+    auto address = parse_listen_address(listen);
+    if (!address) return core::fail(address.error());
+    impl_->reload_enabled_ = enable_reload;
+    net::server_options o;
+    o.host = address->first;
+    o.port = address->second;
+    o.max_connections = 16;
+    o.max_request_body = 16 * 1024;
+    o.read_timeout = std::chrono::seconds(10);
+    auto self = impl_;
+    impl_->server_ = std::make_unique<net::http_server>(
+        impl_->ex_, o, [self](net::server_request req) -> asio::awaitable<net::server_reply> {
+            co_return self->handle(req);
+        });
+    return impl_->server_->start();
+}
+
+void admin_server::stop() {
+    if (impl_->server_) impl_->server_->stop();
+}
+
+void admin_server::set_ready(bool ready) { impl_->ready_ = ready; }
+void admin_server::set_reload_enabled(bool enabled) { impl_->reload_enabled_ = enabled; }
+std::uint16_t admin_server::port() const { return impl_->server_ ? impl_->server_->port() : 0; }
+
+} // namespace importwatch::daemon

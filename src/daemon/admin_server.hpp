@@ -1,0 +1,42 @@
+#pragma once
+// The admin HTTP server (SPEC §7): /healthz, /readyz, /metrics, /v1/watches
+// and POST /-/reload, on admin.listen. Answers are built by pure functions of
+// the engine's state; the server is net::http_server with tight limits.
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/expected.hpp"
+#include "net/asio.hpp"
+
+namespace importwatch::daemon {
+
+class engine;
+
+class admin_server {
+public:
+    /// `reload` applies a new config and returns the error when it is invalid.
+    admin_server(asio::any_io_executor ex, engine& e, std::function<core::expected<void>()> reload);
+    ~admin_server();
+
+    /// Binds `listen` ("HOST:PORT"); the error names the address.
+    core::expected<void> start(std::string const& listen, bool enable_reload);
+    void stop();
+    void set_ready(bool ready);
+    void set_reload_enabled(bool enabled);
+    std::uint16_t port() const;
+
+private:
+    struct impl;
+    std::shared_ptr<impl> impl_;
+};
+
+/// Prometheus text exposition of everything the engine counts.
+std::string render_metrics(engine& e);
+/// The /v1/watches JSON array.
+std::string render_watches(engine& e);
+
+/// "HOST:PORT" -> host and port; IPv6 as "[::1]:9464".
+core::expected<std::pair<std::string, std::uint16_t>> parse_listen_address(std::string const& listen);
+
+} // namespace importwatch::daemon

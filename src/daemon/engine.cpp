@@ -1,0 +1,96 @@
+#include "daemon/engine.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <spdlog/spdlog.h>
+
+#include "daemon/config_loader.hpp"
+#include "daemon/log_sink.hpp"
+#include "daemon/spawn.hpp"
+
+namespace importwatch::daemon {
+core::expected<secrets> read_secrets(core::config const& cfg) {
+    secrets s;
+    auto token = read_api_token(cfg.launchdarkly);
+    if (!token) return core::fail(token.error());
+    s.api_token = std::move(*token);
+    for (auto const& w : cfg.webhooks) {
+        auto key = read_webhook_key(w);
+        if (!key) return core::fail(key.error());
+        s.webhook_keys[w.name] = std::move(*key);
+    }
+    return s;
+}
+
+engine::engine(asio::any_io_executor ex, std::unique_ptr<store::state_store> store)
+    : ex_(ex), store_(std::move(store)) {
+    dispatcher_ = std::make_unique<webhook_dispatcher>(ex_, *store_, metrics_,
+                                                       std::string("importwatch/") + IMPORTWATCH_VERSION);
+    auto commit = [this](watch_slot const& slot, core::watch_state const& next,
+                         std::vector<core::event> const& events) -> core::expected<void> {
+        std::vector<store::routed_event> routed;
+        routed.reserve(events.size());
+        for (auto const& e : events) {
+            store::routed_event r{&e, {}};
+            for (auto const& w : config_.webhooks)
+                if (w.accepts(e.type, slot.config.name)) r.webhooks.push_back(w.name);
+            routed.push_back(std::move(r));
+        }
+        return store_->commit(slot.config.key.path(), slot.config.name, next, routed, wall_now());
+    };
+    auto publish = [this](watch_slot const&, std::vector<core::event> const& events) {
+        for (auto const& e : events) log_event(e);
+        dispatcher_->notify();
+    };
+    poller_ = std::make_unique<poller>(ex_, metrics_, commit, publish);
+}
+
+engine::~engine() = default;
+
+poller_settings engine::settings_for(core::config const& cfg, secrets const& s) const {
+    poller_settings p;
+    p.launchdarkly = cfg.launchdarkly;
+    p.polling = cfg.polling;
+    p.token = s.api_token;
+    return p;
+}
+
+std::vector<webhook_target> engine::targets_for(core::config const& cfg, secrets const& s) const {
+    std::vector<webhook_target> targets;
+    for (auto const& w : cfg.webhooks) {
+        auto it = s.webhook_keys.find(w.name);
+        targets.push_back({w, it == s.webhook_keys.end() ? std::nullopt : it->second});
+    }
+    return targets;
+}
+
+core::expected<void> engine::start(core::config const& cfg, secrets s) {
+    auto stored = store_->load_watches();
+    if (!stored) return core::fail(stored.error());
+    config_ = cfg;
+    auto configured = poller_->configure(settings_for(cfg, s), cfg.watches, *stored);
+    if (!configured) return configured;
+    dispatcher_->set_dead_letter_retention(cfg.state.dead_letter_retention);
+    dispatcher_->configure(targets_for(cfg, s));
+    asio::co_spawn(ex_, poller_->run(), log_on_failure("poller"));
+    asio::co_spawn(ex_, dispatcher_->run(), log_on_failure("webhook dispatcher"));
+    started_ = true;
+    return {};
+}
+
+core::expected<void> engine::reload(core::config const& cfg, secrets s) {
+    auto stored = store_->load_watches();
+    if (!stored) return core::fail(stored.error());
+    auto configured = poller_->configure(settings_for(cfg, s), cfg.watches, *stored);
+    if (!configured) return configured;
+    config_ = cfg;
+    dispatcher_->set_dead_letter_retention(cfg.state.dead_letter_retention);
+    dispatcher_->configure(targets_for(cfg, s));
+    return {};
+}
+
+asio::awaitable<void> engine::shutdown(std::chrono::milliseconds grace) {
+    poller_->stop();
+    co_await dispatcher_->stop(grace);
+}
+
+} // namespace importwatch::daemon

@@ -1,0 +1,62 @@
+#pragma once
+// The daemon's moving parts around one io_context: the poller, the state
+// store it commits to, and the webhook dispatcher that drains the outbox.
+// `run` wraps it with signals, the admin server and sd_notify; `demo` runs it
+// against the built-in simulator.
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/config.hpp"
+#include "core/expected.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/poller.hpp"
+#include "daemon/webhook_dispatcher.hpp"
+#include "net/asio.hpp"
+#include "store/state_store.hpp"
+
+namespace importwatch::daemon {
+
+/// The secrets a config points to, read from files or the environment.
+struct secrets {
+    std::string api_token;
+    std::map<std::string, std::optional<std::string>> webhook_keys;   // by webhook name
+};
+
+/// Reads every secret `cfg` names; the error names the key, never the value.
+core::expected<secrets> read_secrets(core::config const& cfg);
+
+class engine {
+public:
+    engine(asio::any_io_executor ex, std::unique_ptr<store::state_store> store);
+    ~engine();
+
+    /// Loads the stored watch states and starts polling and delivering.
+    core::expected<void> start(core::config const& cfg, secrets s);
+    /// Applies a new config (reload); the old one stays on error.
+    core::expected<void> reload(core::config const& cfg, secrets s);
+    /// Stops polling at once, gives deliveries in flight `grace`, then returns.
+    asio::awaitable<void> shutdown(std::chrono::milliseconds grace);
+
+    poller& polling() { return *poller_; }
+    store::state_store& state() { return *store_; }
+    metrics& counters() { return metrics_; }
+    core::config const& current_config() const { return config_; }
+    bool started() const { return started_; }
+
+private:
+    poller_settings settings_for(core::config const& cfg, secrets const& s) const;
+    std::vector<webhook_target> targets_for(core::config const& cfg, secrets const& s) const;
+
+    asio::any_io_executor ex_;
+    std::unique_ptr<store::state_store> store_;
+    metrics metrics_;
+    core::config config_;
+    std::unique_ptr<poller> poller_;
+    std::unique_ptr<webhook_dispatcher> dispatcher_;
+    bool started_ = false;
+};
+
+} // namespace importwatch::daemon

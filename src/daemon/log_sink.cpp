@@ -1,0 +1,139 @@
+#include "daemon/log_sink.hpp"
+
+#include <memory>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+namespace importwatch::daemon {
+namespace {
+
+core::log_format current_format = core::log_format::text;
+
+spdlog::level::level_enum to_spdlog(core::log_level l) {
+    switch (l) {
+    case core::log_level::trace: return spdlog::level::trace;
+    case core::log_level::debug: return spdlog::level::debug;
+    case core::log_level::info: return spdlog::level::info;
+    case core::log_level::warn: return spdlog::level::warn;
+    case core::log_level::error: return spdlog::level::err;
+    }
+    return spdlog::level::info;
+}
+
+char const* level_name(spdlog::level::level_enum l) {
+    switch (l) {
+    case spdlog::level::trace: return "trace";
+    case spdlog::level::debug: return "debug";
+    case spdlog::level::info: return "info";
+    case spdlog::level::warn: return "warn";
+    case spdlog::level::err: return "error";
+    case spdlog::level::critical: return "error";
+    default: return "info";
+    }
+}
+
+std::string timestamp(std::chrono::system_clock::time_point t) {
+    return core::format_rfc3339(std::chrono::floor<std::chrono::milliseconds>(t));
+}
+
+/// Formats spdlog lines as our text or JSON lines. A payload that already is a
+/// whole line (events) is marked by a leading '\x1e' and passed through.
+class line_formatter final : public spdlog::formatter {
+public:
+    explicit line_formatter(core::log_format f) : format_(f) {}
+
+    void format(spdlog::details::log_msg const& msg, spdlog::memory_buf_t& dest) override {
+        std::string_view payload(msg.payload.data(), msg.payload.size());
+        std::string line;
+        if (!payload.empty() && payload.front() == '\x1e') {
+            line.assign(payload.substr(1));
+        } else if (format_ == core::log_format::json) {
+            boost::json::object o;
+            o["ts"] = timestamp(msg.time);
+            o["level"] = level_name(msg.level);
+            o["msg"] = payload;
+            line = boost::json::serialize(o);
+        } else {
+            line = timestamp(msg.time);
+            line += ' ';
+            line += level_name(msg.level);
+            line += ' ';
+            line += payload;
+        }
+        line += '\n';
+        dest.append(line.data(), line.data() + line.size());
+    }
+
+    std::unique_ptr<spdlog::formatter> clone() const override {
+        return std::make_unique<line_formatter>(format_);
+    }
+
+private:
+    core::log_format format_;
+};
+
+} // namespace
+
+char const* to_string(core::log_level level) { return level_name(to_spdlog(level)); }
+
+void configure_logging(core::log_format format, core::log_level level, bool to_stdout) {
+    current_format = format;
+    auto logger = spdlog::get("importwatch");
+    if (!logger || to_stdout) {
+        spdlog::sink_ptr sink;
+        if (to_stdout) sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+        else sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+        if (logger) spdlog::drop("importwatch");
+        logger = std::make_shared<spdlog::logger>("importwatch", sink);
+        spdlog::register_logger(logger);
+        spdlog::set_default_logger(logger);
+    }
+    logger->set_formatter(std::make_unique<line_formatter>(format));
+    logger->set_level(to_spdlog(level));
+    logger->flush_on(spdlog::level::trace);
+}
+
+std::string event_text_line(core::event const& e) {
+    return core::format_rfc3339(e.time) + " " + to_string(e.level) + " " + e.summary;
+}
+
+void log_event(core::event const& e) {
+    auto const level = to_spdlog(e.level);
+    auto logger = spdlog::default_logger();
+    if (!logger->should_log(level)) return;
+    std::string line = "\x1e";
+    if (current_format == core::log_format::json) {
+        boost::json::object o;
+        o["ts"] = core::format_rfc3339(e.time);
+        o["level"] = to_string(e.level);
+        o["msg"] = e.summary;
+        boost::system::error_code ec;
+        o["event"] = boost::json::parse(e.body, ec);
+        line += boost::json::serialize(o);
+    } else {
+        line += event_text_line(e);
+    }
+    logger->log(level, line);
+}
+
+std::optional<std::uint64_t> error_throttle::admit(std::string const& key, core::sys_ms now) {
+    auto [it, fresh] = entries_.try_emplace(key);
+    auto& e = it->second;
+    if (!fresh && now - e.last_logged < window_) {
+        ++e.held;
+        return std::nullopt;
+    }
+    auto held = e.held;
+    e.held = 0;
+    e.last_logged = now;
+    return held;
+}
+
+void error_throttle::clear(std::string const& key) { entries_.erase(key); }
+
+} // namespace importwatch::daemon

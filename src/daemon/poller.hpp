@@ -1,0 +1,94 @@
+#pragma once
+// One poll, end to end (DESIGN.md): the schedule (a min-heap of due times)
+// hands due watches to at most max_connections polls in flight; each asks the
+// process-wide rate gate for a permit, sends the GET through the keep-alive
+// pool, lets core::decide judge the reply, has the outcome committed, then
+// publishes the events and puts the watch back on the heap. No timer or
+// coroutine per watch.
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/expected.hpp"
+#include "core/poll_decision.hpp"
+#include "core/watch_state.hpp"
+#include "daemon/metrics.hpp"
+#include "net/asio.hpp"
+#include "net/tls.hpp"
+
+namespace importwatch::daemon {
+
+/// One watch as the poller keeps it.
+struct watch_slot {
+    core::watch_config config;
+    core::watch_state state;
+    std::optional<core::sys_ms> last_poll;
+    std::optional<core::sys_ms> next_poll;     // nullopt: terminal (or stopped)
+    std::optional<std::string> last_error;
+    std::uint32_t generation = 0;              // bumps when rescheduled out of turn
+    bool in_flight = false;
+    bool removed = false;                      // dropped by a reload
+};
+
+struct poller_settings {
+    core::launchdarkly_config launchdarkly;
+    core::polling_config polling;
+    std::string token;
+    /// `wait`: a failed watch is settled and not polled again.
+    bool stop_failed_watches = false;
+};
+
+class poller {
+public:
+    /// Commits a watch's new state and its events before they are published
+    /// (the state store in `run`; nothing in `wait`). An error keeps the old
+    /// state and the poll is repeated later.
+    using commit_fn = std::function<core::expected<void>(watch_slot const& slot,
+                                                         core::watch_state const& next,
+                                                         std::vector<core::event> const& events)>;
+    /// Called after a commit, in order, for the events of one decision.
+    using publish_fn = std::function<void(watch_slot const& slot, std::vector<core::event> const& events)>;
+
+    poller(asio::any_io_executor ex, metrics& counters, commit_fn commit, publish_fn publish);
+    ~poller();
+    poller(poller const&) = delete;
+    poller& operator=(poller const&) = delete;
+
+    /// Applies settings and the watch list (start-up and reload). Watches are
+    /// matched by identity: kept ones keep state and schedule, new ones start
+    /// from `stored` (or fresh) and are due at once, missing ones stop.
+    core::expected<void> configure(poller_settings settings, std::vector<core::watch_config> const& watches,
+                                   std::map<std::string, core::watch_state> const& stored);
+
+    /// Runs until stop().
+    asio::awaitable<void> run();
+    /// Stops scheduling and abandons polls in flight (nothing of them is committed).
+    void stop();
+
+    /// Every watch, in configuration order (removed ones flagged).
+    std::deque<watch_slot> const& watches() const;
+    /// True when every watch is terminal (or failed, with stop_failed_watches).
+    bool settled() const;
+    /// Called whenever a watch settles (wait uses it to exit).
+    void on_settled(std::function<void()> f);
+    /// How late the most overdue poll is (0 when none is overdue).
+    std::chrono::milliseconds scheduler_lag(core::sys_ms now) const;
+    /// When the state store cannot commit, the daemon is not ready.
+    bool commit_failing() const;
+
+private:
+    struct impl;
+    std::shared_ptr<impl> impl_;
+};
+
+/// Now on the wall clock, in milliseconds (the one clock daemon code reads).
+core::sys_ms wall_now();
+
+} // namespace importwatch::daemon

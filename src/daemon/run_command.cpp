@@ -1,0 +1,184 @@
+// `importwatch run`: the daemon (SPEC §1, §8).
+#include <iostream>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+
+#include "core/config_parser.hpp"
+#include "core/duration.hpp"
+#include "daemon/admin_server.hpp"
+#include "daemon/commands.hpp"
+#include "daemon/config_loader.hpp"
+#include "daemon/engine.hpp"
+#include "daemon/log_sink.hpp"
+#include "daemon/spawn.hpp"
+
+namespace importwatch::daemon {
+namespace {
+
+using namespace std::chrono_literals;
+
+void notify_systemd(std::string const& state) {
+    // A no-op unless NOTIFY_SOCKET is set.
+    sd_notify(0, state.c_str());
+}
+
+std::string status_line(engine& e) {
+    std::size_t active = 0, terminal = 0, failed = 0;
+    for (auto const& s : e.polling().watches()) {
+        if (s.removed) continue;
+        if (s.state.terminal()) ++terminal;
+        else if (s.state.failure) ++failed;
+        else ++active;
+    }
+    return fmt::format("STATUS={} watches polling, {} terminal, {} failed", active, terminal, failed);
+}
+
+class daemon_process {
+public:
+    daemon_process(asio::io_context& ioc, run_options options)
+        : ioc_(ioc), options_(std::move(options)), signals_(ioc, SIGTERM, SIGINT), hangups_(ioc, SIGHUP),
+          watchdog_(ioc) {}
+
+    int start() {
+        auto cfg = load_config(options_.config_path);
+        if (!cfg) {
+            std::cerr << "importwatch: " << cfg.error() << "\n";
+            return exit_usage;
+        }
+        apply_logging(*cfg);
+        auto secrets = read_secrets(*cfg);
+        if (!secrets) {
+            std::cerr << "importwatch: " << options_.config_path << ": " << secrets.error() << "\n";
+            return exit_usage;
+        }
+        for (auto const& w : core::config_warnings(*cfg)) spdlog::warn("{}", w);
+
+        auto store = store::state_store::open(cfg->state.dir, store::open_mode::daemon);
+        if (!store) {
+            spdlog::error("cannot open the state store: {}", store.error());
+            return exit_failure;
+        }
+        engine_ = std::make_unique<engine>(ioc_.get_executor(), std::move(*store));
+        if (auto started = engine_->start(*cfg, std::move(*secrets)); !started) {
+            spdlog::error("cannot start: {}", started.error());
+            return exit_failure;
+        }
+        if (!cfg->admin.listen.empty()) {
+            admin_ = std::make_unique<admin_server>(ioc_.get_executor(), *engine_, [this] { return reload(); });
+            if (auto bound = admin_->start(cfg->admin.listen, cfg->admin.enable_reload); !bound) {
+                spdlog::error("admin server: {}", bound.error());
+                return exit_failure;
+            }
+            admin_->set_ready(true);
+        }
+        spdlog::info("importwatch {} started: {} watches, {} webhooks, state in {}", IMPORTWATCH_VERSION,
+                     cfg->watches.size(), cfg->webhooks.size(), engine_->state().path());
+        notify_systemd("READY=1\n" + status_line(*engine_));
+        asio::co_spawn(ioc_, handle_signals(), log_on_failure("signal handling"));
+        asio::co_spawn(ioc_, handle_hangups(), log_on_failure("reload handling"));
+        asio::co_spawn(ioc_, feed_watchdog(), log_on_failure("watchdog"));
+        return exit_ok;
+    }
+
+private:
+    void apply_logging(core::config const& cfg) {
+        configure_logging(options_.log_format.value_or(cfg.log.format), options_.log_level.value_or(cfg.log.level));
+    }
+
+    core::expected<void> reload() {
+        auto const t = std::chrono::duration_cast<std::chrono::microseconds>(
+            std::chrono::steady_clock::now().time_since_epoch());
+        notify_systemd(fmt::format("RELOADING=1\nMONOTONIC_USEC={}", t.count()));
+        auto result = try_reload();
+        engine_->counters().config_last_reload_successful = result.has_value();
+        if (result) spdlog::info("configuration reloaded from {}", options_.config_path);
+        else spdlog::error("reload rejected, keeping the running configuration: {}", result.error());
+        notify_systemd("READY=1\n" + status_line(*engine_));
+        return result;
+    }
+
+    core::expected<void> try_reload() {
+        auto cfg = load_config(options_.config_path);
+        if (!cfg) return core::fail(cfg.error());
+        auto secrets = read_secrets(*cfg);
+        if (!secrets) return core::fail(secrets.error());
+        auto const& old = engine_->current_config();
+        if (cfg->state.dir != old.state.dir)
+            spdlog::warn("state.dir changed: the new value takes effect after a restart");
+        if (cfg->admin.listen != old.admin.listen)
+            spdlog::warn("admin.listen changed: the new value takes effect after a restart");
+        if (auto r = engine_->reload(*cfg, std::move(*secrets)); !r) return r;
+        apply_logging(*cfg);
+        if (admin_) admin_->set_reload_enabled(cfg->admin.enable_reload);
+        for (auto const& w : core::config_warnings(*cfg)) spdlog::warn("{}", w);
+        return {};
+    }
+
+    asio::awaitable<void> handle_hangups() {
+        for (;;) {
+            auto [ec, sig] = co_await hangups_.async_wait(asio::as_tuple(asio::use_awaitable));
+            if (ec) co_return;
+            (void)sig;
+            reload();
+        }
+    }
+
+    asio::awaitable<void> handle_signals() {
+        auto [ec, sig] = co_await signals_.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (ec) co_return;
+        spdlog::info("received signal {}: shutting down", sig);
+        notify_systemd("STOPPING=1");
+        if (admin_) admin_->set_ready(false);
+        hangups_.cancel();
+        watchdog_.cancel();
+        co_await engine_->shutdown(engine_->current_config().shutdown_grace);
+        if (admin_) admin_->stop();
+        ioc_.stop();
+    }
+
+    asio::awaitable<void> feed_watchdog() {
+        std::uint64_t usec = 0;
+        if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) co_return;
+        auto const period = std::chrono::microseconds(usec / 2);
+        for (;;) {
+            notify_systemd("WATCHDOG=1\n" + status_line(*engine_));
+            watchdog_.expires_after(period);
+            auto [ec] = co_await watchdog_.async_wait(asio::as_tuple(asio::use_awaitable));
+            if (ec) co_return;
+        }
+    }
+
+    asio::io_context& ioc_;
+    run_options options_;
+    asio::signal_set signals_;
+    asio::signal_set hangups_;
+    asio::steady_timer watchdog_;
+    std::unique_ptr<engine> engine_;
+    std::unique_ptr<admin_server> admin_;
+};
+
+} // namespace
+
+int run_command(run_options const& options) {
+    configure_logging(options.log_format.value_or(core::log_format::text),
+                      options.log_level.value_or(core::log_level::info));
+    asio::io_context ioc(1);
+    daemon_process process(ioc, options);
+    if (int rc = process.start(); rc != exit_ok) return rc;
+    ioc.run();
+    // Everything was cancelled: let the aborted operations unwind (bounded)
+    // before the objects they use are destroyed.
+    ioc.restart();
+    ioc.run_for(std::chrono::seconds(1));
+    spdlog::info("stopped");
+    return exit_ok;
+}
+
+} // namespace importwatch::daemon
