@@ -121,19 +121,4 @@ void log_event(core::event const& e) {
     logger->log(level, line);
 }
 
-std::optional<std::uint64_t> error_throttle::admit(std::string const& key, core::sys_ms now) {
-    auto [it, fresh] = entries_.try_emplace(key);
-    auto& e = it->second;
-    if (!fresh && now - e.last_logged < window_) {
-        ++e.held;
-        return std::nullopt;
-    }
-    auto held = e.held;
-    e.held = 0;
-    e.last_logged = now;
-    return held;
-}
-
-void error_throttle::clear(std::string const& key) { entries_.erase(key); }
-
 } // namespace importwatch::daemon

@@ -13,6 +13,7 @@
 
 #include "core/backoff.hpp"
 #include "core/duration.hpp"
+#include "core/log_throttle.hpp"
 #include "core/rate_limit_gate.hpp"
 #include "core/url.hpp"
 #include "daemon/config_loader.hpp"
@@ -72,7 +73,7 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
     bool stopping_ = false;
     bool token_rejected_ = false;             // a 401 was seen and not yet followed by success
     bool commit_failing_ = false;
-    error_throttle throttle_;
+    core::log_throttle throttle_;
 
     core::watch_view view(watch_slot const& s) const {
         return {s.config, settings_.polling, settings_.launchdarkly.base_url};
