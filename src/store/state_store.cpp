@@ -373,7 +373,11 @@ core::expected<std::unique_ptr<state_store>> state_store::open(std::string const
     if (sqlite3_open_v2(p->path.c_str(), &p->db, flags, nullptr) != SQLITE_OK)
         return core::fail(p->path + ": " + p->errmsg());
     sqlite3_extended_result_codes(p->db, 0);
-    sqlite3_busy_timeout(p->db, 5000);
+    // The daemon runs its whole event loop on this thread: waiting seconds for
+    // a lock held by `importwatch outbox` would stall polls, deliveries and
+    // health checks. A failed commit is retried by the poller anyway. The
+    // short-lived outbox tools can afford to wait for the daemon.
+    sqlite3_busy_timeout(p->db, mode == open_mode::daemon ? 250 : 5000);
 
     // Read the schema before anything writes: a file that is not a database
     // (or is unreadable) fails here and is left exactly as it is.
