@@ -5,28 +5,11 @@
 #include <vector>
 
 #include "core/backoff.hpp"
+#include "common/scripted_random.hpp"
 
 using namespace importwatch::core;
 using namespace std::chrono_literals;
-
-namespace {
-
-/// Returns the given values in order (then repeats the last one).
-class scripted_random final : public random_source {
-public:
-    explicit scripted_random(std::vector<double> values) : values_(std::move(values)) {}
-    double next_unit() override {
-        double const v = values_.at(std::min(next_, values_.size() - 1));
-        ++next_;
-        return v;
-    }
-
-private:
-    std::vector<double> values_;
-    std::size_t next_ = 0;
-};
-
-} // namespace
+using importwatch::testing::scripted_random;
 
 BOOST_AUTO_TEST_SUITE(backoff)
 

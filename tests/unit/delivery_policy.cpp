@@ -6,34 +6,14 @@
 #include <vector>
 
 #include "core/delivery_policy.hpp"
+#include "common/scripted_random.hpp"
 
 using namespace importwatch::core;
 using namespace std::chrono_literals;
-
-// Failed comparisons of instants print as RFC 3339.
-template <>
-struct boost::test_tools::tt_detail::print_log_value<sys_ms> {
-    void operator()(std::ostream& os, sys_ms t) { os << format_rfc3339(t); }
-};
+using importwatch::testing::scripted_random;
+using importwatch::testing::top_draw;
 
 namespace {
-
-/// Returns the given values in order (then repeats the last one).
-class scripted_random final : public random_source {
-public:
-    explicit scripted_random(std::vector<double> values) : values_(std::move(values)) {}
-    double next_unit() override {
-        double const v = values_.at(std::min(next_, values_.size() - 1));
-        ++next_;
-        return v;
-    }
-
-private:
-    std::vector<double> values_;
-    std::size_t next_ = 0;
-};
-
-constexpr double top = 1.0 - 1e-12;
 
 // 2026-11-28T19:37:20.000Z
 sys_ms const t0{milliseconds{1795894640000}};
@@ -87,7 +67,7 @@ BOOST_AUTO_TEST_CASE(each_delay_is_jittered_within_ten_percent) {
         double draw;
         int percent;  // of the nominal delay
     };
-    case_t const draws[] = {{"lowest", 0.0, 90}, {"highest", top, 110}};
+    case_t const draws[] = {{"lowest", 0.0, 90}, {"highest", top_draw, 110}};
     for (int attempts = 1; attempts <= 8; ++attempts) {
         for (auto const& d : draws) {
             BOOST_TEST_CONTEXT("attempt " << attempts << ", " << d.name) {
@@ -234,7 +214,7 @@ BOOST_AUTO_TEST_CASE(a_receiver_down_for_an_hour_gets_everything_after_it_comes_
         char const* name;
         double draw;
     };
-    case_t const cases[] = {{"shortest jitter", 0.0}, {"nominal", 0.5}, {"longest jitter", top}};
+    case_t const cases[] = {{"shortest jitter", 0.0}, {"nominal", 0.5}, {"longest jitter", top_draw}};
     for (auto const& c : cases) {
         BOOST_TEST_CONTEXT(c.name) {
             scripted_random rng({c.draw});

@@ -2,38 +2,27 @@
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
-#include <deque>
+#include <vector>
 #include <regex>
 #include <string>
 
 #include <boost/json.hpp>
 
 #include "core/event.hpp"
+#include "common/scripted_random.hpp"
 
 namespace json = boost::json;
 using namespace importwatch::core;
+using importwatch::testing::scripted_random;
 using namespace std::chrono_literals;
 
 namespace {
 
 /// Plays back the given numbers, then repeats the last one.
-class scripted_rng final : public random_source {
-public:
-    explicit scripted_rng(std::deque<double> values) : values_(std::move(values)) {}
-    double next_unit() override {
-        double const v = values_.front();
-        if (values_.size() > 1) values_.pop_front();
-        return v;
-    }
+std::vector<double> const id_script{0.1, 0.2, 0.3, 0.4};
 
-private:
-    std::deque<double> values_;
-};
-
-std::deque<double> const id_script{0.1, 0.2, 0.3, 0.4};
-
-std::string expected_id(std::deque<double> script = id_script) {
-    scripted_rng rng(std::move(script));
+std::string expected_id(std::vector<double> script = id_script) {
+    scripted_random rng(std::move(script));
     return rng.uuid_v4();
 }
 
@@ -57,7 +46,7 @@ BOOST_AUTO_TEST_CASE(status_changed_is_the_spec_example_member_for_member) {
     std::optional<std::string> const status = "complete";
     json::value const import_json = json::parse(
         R"({"id":"1234a567-bcd8-9123-4567-abcd1234567f","segmentKey":"vip-users","creationTime":1,"mode":"merge","status":"complete","_links":{}})");
-    scripted_rng rng(id_script);
+    scripted_random rng(id_script);
     json::object extra;
     extra.emplace("previous_status", "in_progress");
 
@@ -94,8 +83,8 @@ BOOST_AUTO_TEST_CASE(the_id_comes_from_the_random_source) {
     auto const watch = vip_nightly();
     std::optional<std::string> const status = "ready";
     json::value const import_json = nullptr;
-    std::deque<double> const other{0.9, 0.8, 0.7, 0.6};
-    scripted_rng a(id_script), b(other);
+    std::vector<double> const other{0.9, 0.8, 0.7, 0.6};
+    scripted_random a(id_script), b(other);
     auto const ea = make_event({watch, "https://x", status, import_json}, stalled_type, 1, {}, "", log_level::warn,
                                t_2026_11_28_19_37_20_123, a);
     auto const eb = make_event({watch, "https://x", status, import_json}, stalled_type, 1, {}, "", log_level::warn,
@@ -126,7 +115,7 @@ BOOST_AUTO_TEST_CASE(common_data_keys_per_status) {
     auto const watch = vip_nightly();
     for (auto const& r : rows) {
         BOOST_TEST_CONTEXT(r.name) {
-            scripted_rng rng(id_script);
+            scripted_random rng(id_script);
             json::value const import_json = json::parse(r.import_json);
             auto const e = make_event({watch, "https://app.launchdarkly.com", r.status, import_json},
                                       watch_failed_type, 9, {}, "", log_level::warn, t_2026_11_28_19_37_20_123, rng);
@@ -149,7 +138,7 @@ BOOST_AUTO_TEST_CASE(labels_and_extra_members) {
     watch.labels = {{"cost-center", "42"}, {"team", "growth"}};
     std::optional<std::string> const status = "in_progress";
     json::value const import_json = nullptr;
-    scripted_rng rng(id_script);
+    scripted_random rng(id_script);
     json::object extra;
     extra.emplace("filename", "a.csv");
     extra.emplace("previous_file_status", nullptr);

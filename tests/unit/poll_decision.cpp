@@ -12,23 +12,16 @@
 
 #include "core/backoff.hpp"
 #include "core/poll_decision.hpp"
+#include "common/scripted_random.hpp"
 
 namespace json = boost::json;
 using namespace importwatch::core;
+using importwatch::testing::scripted_random;
 using namespace std::chrono_literals;
 
 namespace {
 
 /// Always the same number: results do not depend on how many draws happen.
-class fixed_rng final : public random_source {
-public:
-    explicit fixed_rng(double u) : u_(u) {}
-    double next_unit() override { return u_; }
-
-private:
-    double u_;
-};
-
 /// A different number each draw (golden-ratio walk), so event ids differ.
 class walking_rng final : public random_source {
 public:
@@ -49,7 +42,7 @@ struct fixture {
     watch_config watch;
     polling_config polling;
     std::string base_url = "https://app.launchdarkly.com";
-    fixed_rng rng{0.75};
+    scripted_random rng{0.75};
 
     fixture() {
         watch.name = "vip-nightly";
@@ -415,7 +408,7 @@ BOOST_AUTO_TEST_CASE(retryable_failures_back_off_without_events) {
     for (auto const& r : rows) {
         BOOST_TEST_CONTEXT(r.name) {
             auto const before = observed("ready", {}, t0 - 1h, 3);
-            fixed_rng top(0.9999999);
+            scripted_random top({0.9999999});
             auto const d = decide(view(), before, r.outcome, t0, top);
             BOOST_TEST(to_string(d.result) == r.result);
             BOOST_TEST_REQUIRE(d.error.has_value());
@@ -457,7 +450,7 @@ BOOST_AUTO_TEST_CASE(backoff_grows_to_max_and_resets_after_success) {
     milliseconds const ceilings[] = {1s, 2s, 4s, 8s, 10s, 10s};
     for (double const u : {0.0, 0.9999999}) {
         BOOST_TEST_CONTEXT("u = " << u) {
-            fixed_rng r(u);
+            scripted_random r({u});
             auto s = observed("ready", {}, t0 - 1h, 3);
             for (int i = 0; i < 6; ++i) {
                 BOOST_TEST_CONTEXT("503 #" << i + 1) {
@@ -703,7 +696,7 @@ BOOST_AUTO_TEST_CASE(next_poll_time_spreads_by_jitter) {
     for (auto const& r : rows) {
         BOOST_TEST_CONTEXT(r.name) {
             polling.jitter = r.jitter;
-            fixed_rng rng(r.u);
+            scripted_random rng({r.u});
             BOOST_TEST((next_poll_time(polling, r.status, t0, rng) == t0 + r.expected));
         }
     }

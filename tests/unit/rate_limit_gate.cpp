@@ -6,36 +6,14 @@
 #include <vector>
 
 #include "core/rate_limit_gate.hpp"
+#include "common/scripted_random.hpp"
 
 using namespace importwatch::core;
 using namespace std::chrono_literals;
-
-// Failed comparisons of instants print as RFC 3339.
-template <>
-struct boost::test_tools::tt_detail::print_log_value<sys_ms> {
-    void operator()(std::ostream& os, sys_ms t) { os << format_rfc3339(t); }
-};
+using importwatch::testing::scripted_random;
+using importwatch::testing::top_draw;
 
 namespace {
-
-/// Returns the given values in order (then repeats the last one).
-class scripted_random final : public random_source {
-public:
-    explicit scripted_random(std::vector<double> values) : values_(std::move(values)) {}
-    double next_unit() override {
-        double const v = values_.at(std::min(next_, values_.size() - 1));
-        ++next_;
-        return v;
-    }
-    std::size_t draws() const { return next_; }
-
-private:
-    std::vector<double> values_;
-    std::size_t next_ = 0;
-};
-
-/// A draw that makes between(lo, hi) return hi.
-constexpr double top = 1.0 - 1e-12;
 
 // 2026-11-28T19:37:20.000Z: a whole second, so HTTP-dates built from it are exact.
 sys_ms const t0{milliseconds{1795894640000}};
@@ -184,7 +162,7 @@ BOOST_AUTO_TEST_CASE(pauses_for_the_longest_of_the_three_waits) {
 
 BOOST_AUTO_TEST_CASE(backoff_term_grows_over_the_streak_and_is_capped_by_max) {
     rate_limit_gate gate(2, standard_backoff);
-    scripted_random rng({top});
+    scripted_random rng({top_draw});
     sys_ms now = t0;
     // Each 429 arrives right when the previous pause ends.
     milliseconds const expected[] = {1s, 2s, 4s, 8s, 16s, 32s, 64s, 128s, 256s, 5min, 5min, 5min};
@@ -209,7 +187,7 @@ BOOST_AUTO_TEST_CASE(a_non_429_resets_the_streak) {
     for (auto const& c : cases) {
         BOOST_TEST_CONTEXT(c.name) {
             rate_limit_gate gate(2, standard_backoff);
-            scripted_random rng({top});
+            scripted_random rng({top_draw});
             sys_ms now = t0;
             for (int i = 0; i < 4; ++i) now = gate.observe(reply(429), now, rng).until;
             BOOST_TEST(gate.consecutive_429() == 4);
@@ -392,7 +370,7 @@ BOOST_AUTO_TEST_CASE(never_grants_before_the_pause_ends_and_spreads_waiters) {
                 milliseconds released_after_until;
             };
             waiter const waiters[] = {
-                {0ms, 0.0, 0ms}, {1ms, 0.5, 500ms}, {5s, top, 1000ms}, {9999ms, 0.25, 250ms},
+                {0ms, 0.0, 0ms}, {1ms, 0.5, 500ms}, {5s, top_draw, 1000ms}, {9999ms, 0.25, 250ms},
             };
             for (auto const& w : waiters) {
                 scripted_random rng({w.draw});
@@ -436,7 +414,7 @@ BOOST_AUTO_TEST_SUITE(reconfigure)
 
 BOOST_AUTO_TEST_CASE(keeps_the_pause_and_the_streak) {
     rate_limit_gate gate(2, standard_backoff);
-    scripted_random rng({top});
+    scripted_random rng({top_draw});
     sys_ms now = t0;
     now = gate.observe(reply(429), now, rng).until;  // 1s
     now = gate.observe(reply(429), now, rng).until;  // 2s

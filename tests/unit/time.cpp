@@ -5,27 +5,13 @@
 #include <vector>
 
 #include "core/time.hpp"
+#include "common/scripted_random.hpp"
 
 using namespace importwatch::core;
 using namespace std::chrono_literals;
+using importwatch::testing::scripted_random;
 
 namespace {
-
-/// Returns the given values in order (then repeats the last one).
-class scripted_random final : public random_source {
-public:
-    explicit scripted_random(std::vector<double> values) : values_(std::move(values)) {}
-    double next_unit() override {
-        double const v = values_.at(std::min(next_, values_.size() - 1));
-        ++next_;
-        return v;
-    }
-    std::size_t draws() const { return next_; }
-
-private:
-    std::vector<double> values_;
-    std::size_t next_ = 0;
-};
 
 sys_ms at(std::int64_t epoch_ms) { return sys_ms{milliseconds{epoch_ms}}; }
 
