@@ -42,7 +42,7 @@ struct fixture {
     watch_config watch;
     polling_config polling;
     std::string base_url = "https://app.launchdarkly.com";
-    scripted_random rng{0.75};
+    scripted_random rng{{0.75}};
 
     fixture() {
         watch.name = "vip-nightly";
