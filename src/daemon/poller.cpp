@@ -229,10 +229,11 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
         auto self = shared_from_this();
         auto client = client_;
         net::client_request request;
+        std::string const token = settings_.token;   // the token this request carries
         {
             auto const& s = slots_[index];
             request.target = target_of(s.config.key);
-            request.headers = {{"Authorization", settings_.token},
+            request.headers = {{"Authorization", token},
                                {"LD-API-Version", settings_.launchdarkly.api_version},
                                {"Accept", "application/json"}};
         }
@@ -248,6 +249,13 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
         auto const now = wall_now();
         if (outcome) observe_limits(*outcome, now);
         if (s.removed) co_return;
+        if (outcome && outcome->status == 401 && token != settings_.token) {
+            // Sent with a token that has been replaced since (re-read after
+            // another 401, or a reload): it says nothing about the new one.
+            // Judging it would fail every watch again after they recovered.
+            schedule(index, now);
+            co_return;
+        }
         auto decision = core::decide(view(s), s.state, outcome, now, rng_);
         bool const unauthorized = decision.unauthorized;
         if (decision.result == core::poll_result::ok) token_rejected_ = false;
@@ -302,7 +310,9 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
         if (d.warning) spdlog::warn("watch {}: {}", s.config.name, *d.warning);
         if (d.error) {
             s.last_error = d.error;
-            if (d.result != core::poll_result::rate_limited) {
+            // A 429 is logged by the gate once per pause, a 401 by
+            // on_unauthorized once until a token works: not once per poll.
+            if (d.result != core::poll_result::rate_limited && !d.unauthorized) {
                 if (auto held = throttle_.admit(throttle_key, now))
                     spdlog::warn("watch {}: {}{}", s.config.name, *d.error,
                                  *held ? fmt::format(" (repeated {} times in the last minute)", *held) : "");
