@@ -229,6 +229,9 @@ struct admin_server::impl {
         if (path == "/-/reload") {
             if (auto r = only("POST")) return *r;
             if (!reload_enabled_) return reply(403, "reload is disabled (admin.enable_reload: false)\n");
+            // After SIGTERM/SIGINT: no reload mid-shutdown (it would reconfigure what is
+            // being stopped and tell systemd RELOADING=1 after STOPPING=1).
+            if (!ready_) return reply(503, "shutting down\n");
             auto result = reload_();
             return result ? reply(200, "reloaded\n") : reply(400, result.error() + "\n");
         }

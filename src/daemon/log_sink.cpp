@@ -102,6 +102,23 @@ std::string event_text_line(core::event const& e) {
     return core::format_rfc3339(e.time) + " " + to_string(e.level) + " " + e.summary;
 }
 
+void log_fields(core::log_level level, std::string const& msg, boost::json::object fields) {
+    auto const l = to_spdlog(level);
+    auto logger = spdlog::default_logger();
+    if (!logger->should_log(l)) return;
+    if (current_format != core::log_format::json) {
+        logger->log(l, "{}", msg);
+        return;
+    }
+    boost::json::object o;
+    o["ts"] = timestamp(std::chrono::system_clock::now());
+    o["level"] = to_string(level);
+    o["msg"] = msg;
+    for (auto& f : fields)
+        if (!o.contains(f.key())) o[f.key()] = std::move(f.value());
+    logger->log(l, "{}", "\x1e" + boost::json::serialize(o));
+}
+
 void log_event(core::event const& e) {
     auto const level = to_spdlog(e.level);
     auto logger = spdlog::default_logger();

@@ -6,6 +6,8 @@
 // formatter that turns them into these shapes.
 #include <string>
 
+#include <boost/json/object.hpp>
+
 #include "core/config.hpp"
 #include "core/event.hpp"
 
@@ -14,6 +16,11 @@ namespace importwatch::daemon {
 /// Installs the logger with the given format and level (again on reload).
 /// Logs go to stderr; `demo` sends them to stdout, where its events belong.
 void configure_logging(core::log_format format, core::log_level level, bool to_stdout = false);
+
+/// Logs a non-event line with structured fields (SPEC §4): in json mode the
+/// fields sit beside ts, level and msg; in text mode the line is just `msg`,
+/// which must say everything by itself.
+void log_fields(core::log_level level, std::string const& msg, boost::json::object fields);
 
 /// Logs one event line (level from the event) in the configured format.
 void log_event(core::event const& e);

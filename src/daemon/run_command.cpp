@@ -49,13 +49,15 @@ public:
     int start() {
         auto cfg = load_config(options_.config_path);
         if (!cfg) {
-            std::cerr << "importwatch: " << cfg.error() << "\n";
+            // Through the logger, so that `--log-format json` holds for this line too.
+            log_fields(core::log_level::error, cfg.error(), {{"config", options_.config_path}, {"error", cfg.error()}});
             return exit_usage;
         }
         apply_logging(*cfg);
         auto secrets = read_secrets(*cfg);
         if (!secrets) {
-            std::cerr << "importwatch: " << options_.config_path << ": " << secrets.error() << "\n";
+            log_fields(core::log_level::error, options_.config_path + ": " + secrets.error(),
+                       {{"config", options_.config_path}, {"error", secrets.error()}});
             return exit_usage;
         }
         for (auto const& w : core::config_warnings(*cfg)) spdlog::warn("{}", w);
@@ -78,8 +80,17 @@ public:
             }
             admin_->set_ready(true);
         }
-        spdlog::info("importwatch {} started: {} watches, {} webhooks, state in {}", IMPORTWATCH_VERSION,
-                     cfg->watches.size(), cfg->webhooks.size(), engine_->state().path());
+        boost::json::object fields{{"version", IMPORTWATCH_VERSION},
+                                   {"watches", cfg->watches.size()},
+                                   {"webhooks", cfg->webhooks.size()},
+                                   {"state", engine_->state().path()}};
+        if (admin_)   // the bound address (admin.listen may say port 0)
+            fields["admin"] = fmt::format("{}:{}", cfg->admin.listen.substr(0, cfg->admin.listen.rfind(':')),
+                                          admin_->port());
+        log_fields(core::log_level::info,
+                   fmt::format("importwatch {} started: {} watches, {} webhooks, state in {}", IMPORTWATCH_VERSION,
+                               cfg->watches.size(), cfg->webhooks.size(), engine_->state().path()),
+                   std::move(fields));
         notify_systemd("READY=1\n" + status_line(*engine_));
         asio::co_spawn(ioc_, handle_signals(), log_on_failure("signal handling"));
         asio::co_spawn(ioc_, handle_hangups(), log_on_failure("reload handling"));
@@ -98,8 +109,12 @@ private:
         notify_systemd(fmt::format("RELOADING=1\nMONOTONIC_USEC={}", t.count()));
         auto result = try_reload();
         engine_->counters().config_last_reload_successful = result.has_value();
-        if (result) spdlog::info("configuration reloaded from {}", options_.config_path);
-        else spdlog::error("reload rejected, keeping the running configuration: {}", result.error());
+        if (result)
+            log_fields(core::log_level::info, "configuration reloaded from " + options_.config_path,
+                       {{"config", options_.config_path}, {"watches", engine_->current_config().watches.size()}});
+        else
+            log_fields(core::log_level::error, "reload rejected, keeping the running configuration: " + result.error(),
+                       {{"config", options_.config_path}, {"error", result.error()}});
         notify_systemd("READY=1\n" + status_line(*engine_));
         return result;
     }
@@ -133,7 +148,8 @@ private:
     asio::awaitable<void> handle_signals() {
         auto [ec, sig] = co_await signals_.async_wait(asio::as_tuple(asio::use_awaitable));
         if (ec) co_return;
-        spdlog::info("received signal {}: shutting down", sig);
+        log_fields(core::log_level::info, fmt::format("received signal {}: shutting down", sig),
+                   {{"signal", sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : std::to_string(sig)}});
         notify_systemd("STOPPING=1");
         if (admin_) admin_->set_ready(false);
         hangups_.cancel();
