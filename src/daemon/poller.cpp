@@ -44,10 +44,6 @@ bool same_client(core::launchdarkly_config const& a, core::launchdarkly_config c
 
 } // namespace
 
-core::sys_ms wall_now() {
-    return std::chrono::floor<std::chrono::milliseconds>(std::chrono::system_clock::now());
-}
-
 struct poller::impl : std::enable_shared_from_this<poller::impl> {
     impl(asio::any_io_executor ex, metrics& m, commit_fn c, publish_fn p)
         : ex_(ex), metrics_(m), commit_(std::move(c)), publish_(std::move(p)), wakeup_(ex),
@@ -271,9 +267,13 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
         metrics_.rate_limit_paused = gate_.paused_total();
         // Polls in flight during a 429 storm extend the same pause: log once per pause.
         if (before <= now) {
-            spdlog::warn("rate limited by LaunchDarkly (HTTP {}): holding every request for {} until {}",
-                         reply.status, core::format_duration(verdict.until - now),
-                         core::format_rfc3339(verdict.until));
+            log_fields(core::log_level::warn,
+                       fmt::format("rate limited by LaunchDarkly (HTTP {}): holding every request for {} until {}",
+                                   reply.status, core::format_duration(verdict.until - now),
+                                   core::format_rfc3339(verdict.until)),
+                       {{"http_status", reply.status},
+                        {"pause_seconds", std::chrono::duration<double>(verdict.until - now).count()},
+                        {"until", core::format_rfc3339(verdict.until)}});
         }
     }
 
@@ -291,8 +291,10 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
                 // Nothing of it is published; the watch keeps its old state.
                 commit_failing_ = true;
                 if (auto held = throttle_.admit(throttle_key + "\x1fstore", now))
-                    spdlog::error("state store: cannot commit watch {}: {}{}", s.config.name, committed.error(),
-                                  *held ? fmt::format(" (repeated {} times)", *held) : "");
+                    log_fields(core::log_level::error,
+                               fmt::format("state store: cannot commit watch {}: {}{}", s.config.name,
+                                           committed.error(), *held ? fmt::format(" (repeated {} times)", *held) : ""),
+                               {{"watch", s.config.name}, {"error", committed.error()}, {"repeated", *held}});
                 schedule(index, now + core::full_jitter(settings_.polling.backoff, 0, rng_) + 1s);
                 return;
             }
@@ -307,15 +309,23 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
         for (auto const& e : d.events)
             if (e.type == core::status_changed_type && s.state.status) ++metrics_.transitions[*s.state.status];
         if (!d.events.empty() && publish_) publish_(s, d.events);
-        if (d.warning) spdlog::warn("watch {}: {}", s.config.name, *d.warning);
+        if (d.warning)
+            log_fields(core::log_level::warn, fmt::format("watch {}: {}", s.config.name, *d.warning),
+                       {{"watch", s.config.name}, {"subject", throttle_key}});
         if (d.error) {
             s.last_error = d.error;
             // A 429 is logged by the gate once per pause, a 401 by
             // on_unauthorized once until a token works: not once per poll.
             if (d.result != core::poll_result::rate_limited && !d.unauthorized) {
                 if (auto held = throttle_.admit(throttle_key, now))
-                    spdlog::warn("watch {}: {}{}", s.config.name, *d.error,
-                                 *held ? fmt::format(" (repeated {} times in the last minute)", *held) : "");
+                    log_fields(core::log_level::warn,
+                               fmt::format("watch {}: {}{}", s.config.name, *d.error,
+                                           *held ? fmt::format(" (repeated {} times in the last minute)", *held) : ""),
+                               {{"watch", s.config.name},
+                                {"subject", throttle_key},
+                                {"result", core::to_string(d.result)},
+                                {"error", *d.error},
+                                {"repeated", *held}});
             }
         }
         bool done = !d.next_poll || (settings_.stop_failed_watches && s.state.failure);
@@ -342,9 +352,11 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
             apply(i, core::fail_watch(view(s), s.state, failure, now, rng_), now, /*polled=*/false);
             ++failed;
         }
-        spdlog::error("LaunchDarkly rejected the API token (HTTP 401): {} watches marked failed; polling every {} "
-                      "until a token works",
-                      failed + 1, core::format_duration(settings_.polling.backoff.max));
+        log_fields(core::log_level::error,
+                   fmt::format("LaunchDarkly rejected the API token (HTTP 401): {} watches marked failed; polling "
+                               "every {} until a token works",
+                               failed + 1, core::format_duration(settings_.polling.backoff.max)),
+                   {{"http_status", 401}, {"failed_watches", failed + 1}});
     }
 
     void stop() {

@@ -19,6 +19,7 @@
 #include "core/expected.hpp"
 #include "core/poll_decision.hpp"
 #include "core/watch_state.hpp"
+#include "daemon/clock.hpp"
 #include "daemon/metrics.hpp"
 #include "net/asio.hpp"
 #include "net/tls.hpp"
@@ -87,8 +88,5 @@ private:
     struct impl;
     std::shared_ptr<impl> impl_;
 };
-
-/// Now on the wall clock, in milliseconds (the one clock daemon code reads).
-core::sys_ms wall_now();
 
 } // namespace importwatch::daemon

@@ -18,6 +18,8 @@
 #include "core/delivery_policy.hpp"
 #include "core/url.hpp"
 #include "core/webhook_signature.hpp"
+#include "daemon/clock.hpp"
+#include "daemon/log_sink.hpp"
 #include "net/http_client.hpp"
 #include "net/tls.hpp"
 
@@ -40,8 +42,6 @@ constexpr milliseconds store_retry_interval = 1s;
 constexpr auto purge_interval = 1h;
 // After abandoning in-flight attempts, how long to wait for them to unwind.
 constexpr auto abandon_wait = 1s;
-
-sys_ms wall_now() { return std::chrono::time_point_cast<milliseconds>(std::chrono::system_clock::now()); }
 
 std::optional<std::string> getenv_either(char const* upper, char const* lower) {
     if (char const* v = std::getenv(upper); v && *v) return std::string(v);
@@ -209,15 +209,33 @@ struct webhook_dispatcher::impl : std::enable_shared_from_this<impl> {
             break;
         case core::delivery_verdict::retry:
             ++c.failed;
-            spdlog::warn("webhook {} ({}): event {} attempt {} failed: {}; next attempt at {}", d.webhook,
-                         ep.redacted_url, d.event_id, attempts, verdict.error,
-                         core::format_rfc3339(verdict.next_attempt));
+            log_fields(core::log_level::warn,
+                       fmt::format("webhook {} ({}): event {} attempt {} failed: {}; next attempt at {}", d.webhook,
+                                   ep.redacted_url, d.event_id, attempts, verdict.error,
+                                   core::format_rfc3339(verdict.next_attempt)),
+                       {{"webhook", d.webhook},
+                        {"url", ep.redacted_url},
+                        {"event_id", d.event_id},
+                        {"watch", d.watch_name},
+                        {"sequence", d.sequence},
+                        {"attempt", attempts},
+                        {"error", verdict.error},
+                        {"next_attempt", core::format_rfc3339(verdict.next_attempt)}});
             break;
         case core::delivery_verdict::dead:
             ++c.dead;
-            spdlog::error("webhook {} ({}): event {} ({} #{}) is a dead letter after {} attempts: {}; "
-                          "replay with `importwatch outbox replay`",
-                          d.webhook, ep.redacted_url, d.event_id, d.watch_name, d.sequence, attempts, verdict.error);
+            log_fields(core::log_level::error,
+                       fmt::format("webhook {} ({}): event {} ({} #{}) is a dead letter after {} attempts: {}; "
+                                   "replay with `importwatch outbox replay`",
+                                   d.webhook, ep.redacted_url, d.event_id, d.watch_name, d.sequence, attempts,
+                                   verdict.error),
+                       {{"webhook", d.webhook},
+                        {"url", ep.redacted_url},
+                        {"event_id", d.event_id},
+                        {"watch", d.watch_name},
+                        {"sequence", d.sequence},
+                        {"attempts", attempts},
+                        {"error", verdict.error}});
             break;
         }
         if (auto r = apply(d.id, attempts, verdict, now); !r) {
