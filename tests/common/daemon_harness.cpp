@@ -80,10 +80,6 @@ std::string webhook_entry(std::string const& name, std::string const& url, std::
            ca_file + "\n      timeout: " + timeout + "\n      headers: { X-Team: ops }\n";
 }
 
-std::string watch_entry(std::string const& name, std::string const& import_id) {
-    return "  - { name: " + name + ", project: p, environment: e, segment: s, import_id: " + import_id + " }\n";
-}
-
 // The CloudEvents the daemon logged (json log format), in order.
 std::vector<json::object> logged_events(std::string const& log) {
     std::vector<json::object> out;

@@ -20,6 +20,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include "common/simulated_launchdarkly.hpp"
 #include "common/testing.hpp"
 #include "net/http_server.hpp"
 #include "sim/simulator.hpp"
@@ -128,19 +129,17 @@ struct webhook_receiver {
 
 net::server_reply reply_with(int status, std::vector<std::pair<std::string, std::string>> headers = {});
 
-// The simulator over TLS, in the test's io_context.
+// The simulator over TLS, in the test's io_context (shared with the webhook
+// receiver), unlike simulated_launchdarkly, which owns its io_context.
 struct simulated_api {
     asio::io_context& ioc;
     std::unique_ptr<sim::simulator> server;
 
     simulated_api(asio::io_context& io, test_pki const& pki, std::string const& scenario_yaml) : ioc(io) {
-        auto sc = sim::parse_scenario(scenario_yaml, "test-scenario.yaml");
-        BOOST_TEST_REQUIRE(sc.has_value(), (sc ? std::string() : sc.error()));
         sim::simulator_options o;
         o.tls = pki.server_context();
-        server = std::make_unique<sim::simulator>(ioc.get_executor(), *sc, o);
-        auto started = server->start();
-        BOOST_TEST_REQUIRE(started.has_value(), (started ? std::string() : started.error()));
+        server = make_simulator(ioc, scenario_yaml, std::move(o));
+        require_started(*server);
     }
     ~simulated_api() { server->stop(); }
 };
@@ -160,7 +159,6 @@ std::string daemon_config(std::string const& base_url, std::string const& ca_fil
                           config_options const& o);
 std::string webhook_entry(std::string const& name, std::string const& url, std::string const& ca_file,
                           std::string const& timeout = "2s");
-std::string watch_entry(std::string const& name, std::string const& import_id);
 
 /// The CloudEvents the daemon logged (json log format), in order.
 std::vector<json::object> logged_events(std::string const& log);

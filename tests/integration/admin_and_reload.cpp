@@ -30,6 +30,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include "common/simulated_launchdarkly.hpp"
 #include "common/testing.hpp"
 #include "net/http_client.hpp"
 #include "net/http_server.hpp"
@@ -54,10 +55,6 @@ imports:
       faults: [{ type: delay, delay: 4s, count: 1 }] }
   - { project: p, environment: e, segment: s, import_id: extra, steps: [{ status: pending_approval }] }
 )";
-
-std::string watch(std::string const& name, std::string const& id) {
-    return "  - { name: " + name + ", project: p, environment: e, segment: s, import_id: " + id + " }\n";
-}
 
 bool is(boost::json::value const& v, std::string_view s) { return v.is_string() && v.as_string() == s; }
 bool is(boost::json::value const& v, bool b) { return v.is_bool() && v.as_bool() == b; }
@@ -91,35 +88,25 @@ struct webhook_receiver {
     std::string url() const { return "http://127.0.0.1:" + std::to_string(server->port()) + "/hook"; }
 };
 
-struct fixture {
-    boost::asio::io_context ioc;
-    temp_dir dir;
-    std::unique_ptr<sim::simulator> api;
-    std::unique_ptr<webhook_receiver> hooks;
+// The simulator over plain HTTP (what is tested here is the admin surface,
+// not TLS), a webhook receiver and a free port for the admin server.
+struct fixture : simulated_launchdarkly {
+    std::unique_ptr<webhook_receiver> hooks = std::make_unique<webhook_receiver>(ioc);
     std::uint16_t admin_port = free_port();
 
-    fixture() {
-        auto sc = sim::parse_scenario(scenario_yaml, "scenario.yaml");
-        BOOST_REQUIRE_MESSAGE(sc, (sc ? "" : sc.error()));
-        api = std::make_unique<sim::simulator>(ioc.get_executor(), *sc, sim::simulator_options{});
-        auto started = api->start();
-        BOOST_REQUIRE_MESSAGE(started, (started ? "" : started.error()));
-        hooks = std::make_unique<webhook_receiver>(ioc);
-    }
+    fixture() : simulated_launchdarkly(scenario_yaml, transport::plain) {}
 
     std::string config(std::string const& watches, bool enable_reload = false, std::string const& log_format = "text",
                        std::string const& extra = "") const {
-        return "launchdarkly:\n  base_url: " + api->base_url() +
-               "\n  token_env: SIM_TOKEN\n  max_requests_per_second: 0\n"
-               "polling:\n  interval: 200ms\n  jitter: 0\n  backoff: { initial: 100ms, max: 1s, multiplier: 2 }\n"
-               "state:\n  dir: " + (dir.path() / "state").string() +
-               "\nadmin:\n  listen: 127.0.0.1:" + std::to_string(admin_port) +
-               "\n  enable_reload: " + (enable_reload ? "true" : "false") +
-               "\nshutdown_grace: 3s\n"
-               "events:\n  log: { format: " + log_format + ", level: info }\n"
-               "  webhooks:\n    - name: ops\n      url: " + hooks->url() +
-               "\n      secret_env: HOOK_SECRET\n      headers: { X-Api-Key: " + header_secret + " }\n" + extra +
-               "watches:\n" + watches;
+        return simulated_launchdarkly::config(
+            {.watches = watches,
+             .admin = "  listen: 127.0.0.1:" + std::to_string(admin_port) +
+                      "\n  enable_reload: " + (enable_reload ? "true" : "false") + "\n",
+             .extra = "shutdown_grace: 3s\n"
+                      "events:\n  log: { format: " + log_format + ", level: info }\n"
+                      "  webhooks:\n    - name: ops\n      url: " + hooks->url() +
+                      "\n      secret_env: HOOK_SECRET\n      headers: { X-Api-Key: " + header_secret + " }\n" +
+                      extra});
     }
 
     std::map<std::string, std::string> env(std::map<std::string, std::string> more = {}) const {
@@ -128,15 +115,6 @@ struct fixture {
         for (auto& [k, v] : more) e[k] = v;
         return e;
     }
-
-    std::size_t requests_for(std::string const& import_id) const {
-        std::size_t n = 0;
-        for (auto const& r : api->requests())
-            if (r.target.ends_with("/imports/" + import_id)) ++n;
-        return n;
-    }
-
-    void pump(std::chrono::milliseconds d) { run_until(ioc, [] { return false; }, d); }
 
     /// One request to the admin server, pumping the simulator meanwhile.
     std::optional<core::http_reply> request(std::string const& method, std::string const& target,
@@ -194,12 +172,6 @@ struct fixture {
             if (w.is_object() && w.as_object().contains("name") && is(w.at("name"), name))
                 return w.as_object();
         return std::nullopt;
-    }
-
-    std::optional<int> stop(child_process& daemon, int sig = SIGTERM, std::chrono::milliseconds timeout = 10s) {
-        daemon.signal(sig);
-        run_until(ioc, [&] { return !daemon.running(); }, timeout);
-        return daemon.wait(0ms);
     }
 };
 
@@ -363,8 +335,8 @@ std::string raw_exchange(std::uint16_t port, std::string const& request) {
 
 BOOST_AUTO_TEST_CASE(admin_endpoints_metrics_secrets_and_sigterm) {
     fixture f;
-    auto cfg = f.dir.write("config.yaml", f.config(watch("fast", "fast") + watch("forever", "forever") +
-                                                   watch("slow", "slow") + watch("missing", "missing")));
+    auto cfg = f.dir.write("config.yaml", f.config(watch_entry("fast", "fast") + watch_entry("forever", "forever") +
+                                                   watch_entry("slow", "slow") + watch_entry("missing", "missing")));
     child_process daemon({"run", "--config", cfg}, f.env());
     BOOST_REQUIRE_MESSAGE(f.wait_for_admin(daemon), f.why_not_up(daemon));
     // A request that never finishes: the server's read time is bounded (10 s),
@@ -588,7 +560,8 @@ BOOST_AUTO_TEST_CASE(admin_endpoints_metrics_secrets_and_sigterm) {
 
     // SIGTERM: exit 0 promptly.
     auto const t0 = std::chrono::steady_clock::now();
-    auto rc = f.stop(daemon, SIGTERM, 15s);
+    daemon.signal(SIGTERM);
+    auto rc = f.serve_until_exit(daemon, 15s);
     BOOST_TEST_INFO(daemon.err());
     BOOST_REQUIRE(rc.has_value());
     BOOST_TEST(*rc == 0);
@@ -612,22 +585,22 @@ BOOST_AUTO_TEST_CASE(admin_endpoints_metrics_secrets_and_sigterm) {
 
 BOOST_AUTO_TEST_CASE(post_reload_applies_rejects_and_keeps_old_config) {
     fixture f;
-    auto const base = watch("forever", "forever");
+    auto const base = watch_entry("forever", "forever");
     auto cfg = f.dir.write("config.yaml", f.config(base, true));
     child_process daemon({"run", "--config", cfg}, f.env());
     BOOST_REQUIRE_MESSAGE(f.wait_for_admin(daemon), f.why_not_up(daemon));
     BOOST_TEST(f.status_of("GET", "/readyz") == 200);
 
     // Applied: the new watch is polled.
-    f.dir.write("config.yaml", f.config(base + watch("extra", "extra"), true));
+    f.dir.write("config.yaml", f.config(base + watch_entry("extra", "extra"), true));
     auto r = f.request("POST", "/-/reload");
     BOOST_REQUIRE(r);
     BOOST_TEST(r->status == 200);
-    BOOST_TEST(run_until(f.ioc, [&] { return f.requests_for("extra") >= 2; }, 10s));
+    BOOST_TEST(run_until(f.ioc, [&] { return f.requests_for("extra").size() >= 2; }, 10s));
     BOOST_TEST(f.watches().size() == 2u);
 
     // Invalid: 400 with the error; the old config keeps running.
-    f.dir.write("config.yaml", f.config(base + watch("extra", "extra"), true) + "  - { name: bad, project: p }\n");
+    f.dir.write("config.yaml", f.config(base + watch_entry("extra", "extra"), true) + "  - { name: bad, project: p }\n");
     r = f.request("POST", "/-/reload");
     BOOST_REQUIRE(r);
     BOOST_TEST(r->status == 400);
@@ -638,13 +611,13 @@ BOOST_AUTO_TEST_CASE(post_reload_applies_rejects_and_keeps_old_config) {
     auto metrics = f.get("/metrics");
     BOOST_REQUIRE(metrics);
     BOOST_TEST(sample(metrics->body, "importwatch_config_last_reload_successful").value_or(-1) == 0);
-    auto const before = f.requests_for("extra");
-    BOOST_TEST(run_until(f.ioc, [&] { return f.requests_for("extra") >= before + 2; }, 10s));
+    auto const before = f.requests_for("extra").size();
+    BOOST_TEST(run_until(f.ioc, [&] { return f.requests_for("extra").size() >= before + 2; }, 10s));
     BOOST_TEST(f.watches().size() == 2u);
     BOOST_TEST(daemon.running());
 
     // A disabled reload (by a reload) answers 403 afterwards.
-    f.dir.write("config.yaml", f.config(base + watch("extra", "extra"), false));
+    f.dir.write("config.yaml", f.config(base + watch_entry("extra", "extra"), false));
     r = f.request("POST", "/-/reload");
     BOOST_REQUIRE(r);
     BOOST_TEST(r->status == 200);
@@ -653,15 +626,15 @@ BOOST_AUTO_TEST_CASE(post_reload_applies_rejects_and_keeps_old_config) {
     BOOST_REQUIRE(metrics);
     BOOST_TEST(sample(metrics->body, "importwatch_config_last_reload_successful").value_or(-1) == 1);
 
-    BOOST_TEST(f.stop(daemon).value_or(-1) == 0);
+    BOOST_TEST(f.stop(daemon, 10s) == 0);
 }
 
 BOOST_AUTO_TEST_CASE(sighup_reload_json_logs_and_sd_notify) {
     fixture f;
     notify_socket notify;
     // The file says text; --log-format json must win, also after reloads.
-    auto const a = watch("alpha", "forever");
-    auto const b = watch("beta", "extra");
+    auto const a = watch_entry("alpha", "forever");
+    auto const b = watch_entry("beta", "extra");
     auto cfg = f.dir.write("config.yaml", f.config(a + b, false, "text"));
     child_process daemon({"run", "--config", cfg, "--log-format", "json"},
                          f.env({{"NOTIFY_SOCKET", notify.path}, {"WATCHDOG_USEC", "200000"}}));
@@ -676,10 +649,12 @@ BOOST_AUTO_TEST_CASE(sighup_reload_json_logs_and_sd_notify) {
         BOOST_TEST(notify.messages()[*i].find("STATUS=") != std::string::npos);
     }
     BOOST_TEST(run_until(f.ioc, [&] { return notify.count("WATCHDOG=1") >= 4; }, 10s));
-    BOOST_TEST(run_until(f.ioc, [&] { return f.requests_for("forever") >= 2 && f.requests_for("extra") >= 2; }, 10s));
+    BOOST_TEST(run_until(f.ioc, [&] {
+        return f.requests_for("forever").size() >= 2 && f.requests_for("extra").size() >= 2;
+    }, 10s));
 
     // SIGHUP: beta removed, gamma added; alpha unchanged keeps its state.
-    f.dir.write("config.yaml", f.config(a + watch("gamma", "fast"), false, "text"));
+    f.dir.write("config.yaml", f.config(a + watch_entry("gamma", "fast"), false, "text"));
     auto const reloads_before = count(daemon.err(), "configuration reloaded");
     auto const notified = notify.messages().size();
     daemon.signal(SIGHUP);
@@ -691,12 +666,12 @@ BOOST_AUTO_TEST_CASE(sighup_reload_json_logs_and_sd_notify) {
         BOOST_TEST(std::regex_search(notify.messages()[*reloading], std::regex(R"(MONOTONIC_USEC=\d+)")));
         BOOST_TEST(run_until(f.ioc, [&] { return notify.find("READY=1", *reloading + 1).has_value(); }, 10s));
     }
-    BOOST_TEST(run_until(f.ioc, [&] { return f.requests_for("fast") >= 1; }, 10s));
-    auto const beta_polls = f.requests_for("extra");
-    auto const alpha_polls = f.requests_for("forever");
+    BOOST_TEST(run_until(f.ioc, [&] { return f.requests_for("fast").size() >= 1; }, 10s));
+    auto const beta_polls = f.requests_for("extra").size();
+    auto const alpha_polls = f.requests_for("forever").size();
     f.pump(1500ms);
-    BOOST_TEST(f.requests_for("extra") <= beta_polls + 1);   // at most one in flight at the reload
-    BOOST_TEST(f.requests_for("forever") > alpha_polls + 2);
+    BOOST_TEST(f.requests_for("extra").size() <= beta_polls + 1);   // at most one in flight at the reload
+    BOOST_TEST(f.requests_for("forever").size() > alpha_polls + 2);
     BOOST_TEST(!f.watch_named("beta").has_value());
     BOOST_TEST(f.watch_named("gamma").has_value());
 
@@ -705,14 +680,15 @@ BOOST_AUTO_TEST_CASE(sighup_reload_json_logs_and_sd_notify) {
     auto const errors_before = count(daemon.err(), "reload rejected");
     daemon.signal(SIGHUP);
     BOOST_TEST(run_until(f.ioc, [&] { return count(daemon.err(), "reload rejected") > errors_before; }, 10s));
-    auto const alpha_after = f.requests_for("forever");
-    BOOST_TEST(run_until(f.ioc, [&] { return f.requests_for("forever") >= alpha_after + 3; }, 10s));
+    auto const alpha_after = f.requests_for("forever").size();
+    BOOST_TEST(run_until(f.ioc, [&] { return f.requests_for("forever").size() >= alpha_after + 3; }, 10s));
     BOOST_TEST(daemon.running());
     BOOST_TEST(f.watch_named("gamma").has_value());
 
     // SIGTERM: STOPPING=1, exit 0.
     auto const before_stop = notify.messages().size();
-    auto rc = f.stop(daemon, SIGTERM, 15s);
+    daemon.signal(SIGTERM);
+    auto rc = f.serve_until_exit(daemon, 15s);
     BOOST_TEST_INFO(daemon.err());
     BOOST_TEST(rc.value_or(-1) == 0);
     BOOST_TEST(notify.find("STOPPING=1", before_stop).has_value());
@@ -763,7 +739,7 @@ BOOST_AUTO_TEST_CASE(sighup_reload_json_logs_and_sd_notify) {
 BOOST_AUTO_TEST_CASE(sigint_not_ready_during_shutdown_grace_then_exit_zero) {
     fixture f;
     f.hooks->delay = 20s;   // deliveries hang: shutdown waits shutdown_grace (3 s) for them
-    auto cfg = f.dir.write("config.yaml", f.config(watch("forever", "forever"), true));
+    auto cfg = f.dir.write("config.yaml", f.config(watch_entry("forever", "forever"), true));
     child_process daemon({"run", "--config", cfg}, f.env());
     BOOST_REQUIRE_MESSAGE(f.wait_for_admin(daemon), f.why_not_up(daemon));
     BOOST_TEST(f.status_of("GET", "/readyz") == 200);
@@ -808,7 +784,7 @@ BOOST_AUTO_TEST_CASE(start_up_failures_exit_with_their_codes_in_the_log_format) 
 
     // admin.listen already taken: exit 1 naming the address.
     boost::asio::ip::tcp::acceptor taken(f.ioc, {boost::asio::ip::make_address("127.0.0.1"), f.admin_port});
-    auto cfg = f.dir.write("config.yaml", f.config(watch("forever", "forever")));
+    auto cfg = f.dir.write("config.yaml", f.config(watch_entry("forever", "forever")));
     child_process busy({"run", "--config", cfg}, f.env());
     BOOST_TEST(run_until(f.ioc, [&] { return !busy.running(); }, 15s));
     BOOST_TEST_INFO(busy.err());

@@ -8,84 +8,16 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
-#include <csignal>
-#include <sstream>
 
-#include <boost/asio/io_context.hpp>
-
+#include "common/simulated_launchdarkly.hpp"
 #include "common/testing.hpp"
 #include "sim/simulator.hpp"
 
 using namespace importwatch;
 using namespace importwatch::testing;
 using std::chrono::milliseconds;
-using std::chrono::system_clock;
 
 namespace {
-
-struct simulated_api {
-    boost::asio::io_context ioc;
-    test_pki pki;
-    temp_dir dir;
-    std::string ca_file;
-    std::unique_ptr<sim::simulator> server;
-    system_clock::time_point started;
-
-    explicit simulated_api(std::string const& scenario_yaml) {
-        ca_file = pki.write_files(dir);
-        auto sc = sim::parse_scenario(scenario_yaml, "test-scenario.yaml");
-        BOOST_REQUIRE_MESSAGE(sc, (sc ? "" : sc.error()));
-        sim::simulator_options o;
-        o.tls = pki.server_context();
-        server = std::make_unique<sim::simulator>(ioc.get_executor(), *sc, o);
-        started = system_clock::now();
-        auto ok = server->start();
-        BOOST_REQUIRE_MESSAGE(ok, (ok ? "" : ok.error()));
-    }
-
-    /// A config: `launchdarkly_extra` and `polling` are indented YAML lines.
-    std::string config(std::string const& watches, std::string const& polling,
-                       std::string const& launchdarkly = "  token_env: SIM_TOKEN\n") const {
-        return "launchdarkly:\n  base_url: " + server->base_url() + "\n  ca_file: " + ca_file + "\n" + launchdarkly +
-               "  max_requests_per_second: 0\npolling:\n" + polling +
-               "state:\n  dir: " + (dir.path() / "state").string() + "\nadmin:\n  listen: \"\"\nwatches:\n" + watches;
-    }
-
-    void pump(milliseconds d) {
-        run_until(ioc, [] { return false; }, d);
-    }
-
-    int stop(child_process& p) {
-        p.signal(SIGTERM);
-        run_until(ioc, [&] { return !p.running(); }, 20s);
-        return p.wait(0ms).value_or(-1);
-    }
-
-    std::vector<sim::request_record> requests_for(std::string const& import_id) const {
-        std::vector<sim::request_record> out;
-        for (auto const& r : server->requests())
-            if (r.target.ends_with("/imports/" + import_id)) out.push_back(r);
-        return out;
-    }
-
-    /// Requests for `import_id` that arrived in [from, until) after the simulator started.
-    std::size_t requests_between(std::string const& import_id, milliseconds from, milliseconds until) const {
-        std::size_t n = 0;
-        for (auto const& r : requests_for(import_id))
-            if (r.at >= started + from && r.at < started + until) ++n;
-        return n;
-    }
-};
-
-std::map<std::string, std::string> token_env() { return {{"SIM_TOKEN", "sim-token"}}; }
-
-std::size_t count_lines(std::string const& text, std::string const& needle) {
-    std::size_t n = 0;
-    std::istringstream in(text);
-    for (std::string l; std::getline(in, l);)
-        if (l.find(needle) != std::string::npos) ++n;
-    return n;
-}
 
 std::size_t count_status(std::vector<sim::request_record> const& reqs, int status) {
     return static_cast<std::size_t>(
@@ -97,10 +29,6 @@ std::size_t count_fault(std::vector<sim::request_record> const& reqs, std::strin
         std::count_if(reqs.begin(), reqs.end(), [&](auto const& r) { return r.fault == fault; }));
 }
 
-std::string watch(std::string const& id) {
-    return "  - { name: " + id + ", project: p, environment: e, segment: s, import_id: " + id + " }\n";
-}
-
 constexpr char const* fast_polling =
     "  interval: 100ms\n  jitter: 0\n  backoff: { initial: 100ms, max: 1s, multiplier: 2 }\n";
 
@@ -110,7 +38,7 @@ constexpr char const* fast_polling =
 // its first good poll carries on where it was. The repeated error is logged
 // once (the throttle allows one line a minute), not once per poll.
 BOOST_AUTO_TEST_CASE(server_errors_back_off_that_watch_only_and_recover) {
-    simulated_api api(R"(
+    simulated_launchdarkly api(R"(
 token: sim-token
 imports:
   - project: p
@@ -125,9 +53,9 @@ imports:
       - { type: server_error, status: 503, from: 1s, until: 5s }
   - { project: p, environment: e, segment: s, import_id: healthy, steps: [{ status: in_progress }] }
 )");
-    auto cfg = api.dir.write("config.yaml", api.config(watch("sick") + watch("healthy"),
-                                                       "  interval: 100ms\n  jitter: 0\n"
-                                                       "  backoff: { initial: 200ms, max: 2s, multiplier: 2 }\n"));
+    auto cfg = api.dir.write("config.yaml", api.config({.watches = watch_entry("sick") + watch_entry("healthy"),
+                                                        .polling = "  interval: 100ms\n  jitter: 0\n"
+                                                                   "  backoff: { initial: 200ms, max: 2s, multiplier: 2 }\n"}));
     child_process daemon({"run", "--config", cfg}, token_env());
     run_until(api.ioc, [&] { return daemon.err().find("sick status in_progress -> complete") != std::string::npos; },
               30s);
@@ -162,7 +90,7 @@ imports:
 // 403, 404 and 400 fail just that watch (one watch.failed each), which is then
 // polled at backoff.max and recovers on its own on the next good poll.
 BOOST_AUTO_TEST_CASE(client_errors_fail_only_that_watch_and_it_recovers) {
-    simulated_api api(R"(
+    simulated_launchdarkly api(R"(
 token: sim-token
 imports:
   - { project: p, environment: e, segment: s, import_id: forbidden, steps: [{ status: in_progress }],
@@ -173,8 +101,9 @@ imports:
       faults: [{ type: bad_request, from: 1s, until: 4s }] }
   - { project: p, environment: e, segment: s, import_id: fine, steps: [{ status: in_progress }] }
 )");
-    auto cfg = api.dir.write("config.yaml",
-                             api.config(watch("forbidden") + watch("missing") + watch("bad") + watch("fine"), fast_polling));
+    auto cfg = api.dir.write("config.yaml", api.config({.watches = watch_entry("forbidden") + watch_entry("missing") +
+                                                                   watch_entry("bad") + watch_entry("fine"),
+                                                        .polling = fast_polling}));
     child_process daemon({"run", "--config", cfg}, token_env());
     run_until(api.ioc, [&] { return count_lines(daemon.err(), " recovered (") >= 3; }, 30s);
     api.pump(300ms);
@@ -217,7 +146,7 @@ imports:
 // fresh connections) are network errors: backed off, logged once, never a
 // failed watch.
 BOOST_AUTO_TEST_CASE(connection_resets) {
-    simulated_api api(R"(
+    simulated_launchdarkly api(R"(
 token: sim-token
 imports:
   - { project: p, environment: e, segment: s, import_id: once, steps: [{ status: in_progress }],
@@ -227,9 +156,10 @@ imports:
 )");
     // One second between polls, so the polls after 1.5 s reuse a kept-alive connection.
     auto cfg = api.dir.write("config.yaml",
-                             api.config(watch("once") + watch("often"),
-                                        "  interval: 1s\n  jitter: 0\n  backoff: { initial: 100ms, max: 500ms, multiplier: 2 }\n",
-                                        "  token_env: SIM_TOKEN\n  max_connections: 1\n"));
+                             api.config({.watches = watch_entry("once") + watch_entry("often"),
+                                         .launchdarkly_extra = "  max_connections: 1\n",
+                                         .polling = "  interval: 1s\n  jitter: 0\n"
+                                                    "  backoff: { initial: 100ms, max: 500ms, multiplier: 2 }\n"}));
     child_process daemon({"run", "--config", cfg}, token_env());
     run_until(api.ioc, [&] {
         auto const often = api.requests_for("often");
@@ -259,7 +189,7 @@ imports:
 // A response slower than request_timeout: the daemon gives up on it (it does
 // not wait the 5 s), backs off, and carries on; a timeout never fails a watch.
 BOOST_AUTO_TEST_CASE(responses_slower_than_request_timeout) {
-    simulated_api api(R"(
+    simulated_launchdarkly api(R"(
 token: sim-token
 imports:
   - project: p
@@ -272,8 +202,9 @@ imports:
     faults: [{ type: delay, delay: 5s, from: 1s, count: 2 }]
   - { project: p, environment: e, segment: s, import_id: quick, steps: [{ status: in_progress }] }
 )");
-    auto cfg = api.dir.write("config.yaml", api.config(watch("slow") + watch("quick"), fast_polling,
-                                                       "  token_env: SIM_TOKEN\n  request_timeout: 400ms\n"));
+    auto cfg = api.dir.write("config.yaml", api.config({.watches = watch_entry("slow") + watch_entry("quick"),
+                                                        .launchdarkly_extra = "  request_timeout: 400ms\n",
+                                                        .polling = fast_polling}));
     child_process daemon({"run", "--config", cfg}, token_env());
     run_until(api.ioc, [&] { return daemon.err().find("slow status preparing -> in_progress") != std::string::npos; },
               30s);
@@ -299,7 +230,7 @@ imports:
 // row, a success, four more: never failed. A body cut short by a closed
 // connection is a network error: backed off, never failed.
 BOOST_AUTO_TEST_CASE(malformed_truncated_and_oversized_bodies) {
-    simulated_api api(R"(
+    simulated_launchdarkly api(R"(
 token: sim-token
 imports:
   - { project: p, environment: e, segment: s, import_id: malformed, steps: [{ status: in_progress }],
@@ -311,9 +242,9 @@ imports:
   - { project: p, environment: e, segment: s, import_id: streaky, steps: [{ status: in_progress }],
       faults: [{ type: malformed, from: 1s, until: 2500ms, count: 4 }, { type: malformed, from: 4s, count: 4 }] }
 )");
-    auto cfg = api.dir.write("config.yaml", api.config(watch("malformed") + watch("oversized") + watch("truncated") +
-                                                           watch("streaky"),
-                                                       fast_polling));
+    auto cfg = api.dir.write("config.yaml", api.config({.watches = watch_entry("malformed") + watch_entry("oversized") +
+                                                                   watch_entry("truncated") + watch_entry("streaky"),
+                                                        .polling = fast_polling}));
     child_process daemon({"run", "--config", cfg}, token_env());
     auto done = [&] {
         auto const log = daemon.err();
@@ -357,13 +288,13 @@ imports:
 // An unknown status is kept verbatim (an event), warned about once however
 // often it is seen, and treated as non-terminal.
 BOOST_AUTO_TEST_CASE(unknown_status_is_kept_warned_once_and_not_terminal) {
-    simulated_api api(R"(
+    simulated_launchdarkly api(R"(
 token: sim-token
 imports:
   - { project: p, environment: e, segment: s, import_id: odd, steps: [{ status: in_progress }],
       faults: [{ type: unknown_status, from: 1s, until: 2500ms }] }
 )");
-    auto cfg = api.dir.write("config.yaml", api.config(watch("odd"), fast_polling));
+    auto cfg = api.dir.write("config.yaml", api.config({.watches = watch_entry("odd"), .polling = fast_polling}));
     child_process daemon({"run", "--config", cfg}, token_env());
     run_until(api.ioc, [&] { return daemon.err().find("odd status mystery_status -> in_progress") != std::string::npos; },
               30s);
@@ -387,7 +318,7 @@ imports:
 // stall_after: importwatch.import.stalled once per status, however many polls
 // see it unchanged.
 BOOST_AUTO_TEST_CASE(stalled_once_per_status) {
-    simulated_api api(R"(
+    simulated_launchdarkly api(R"(
 token: sim-token
 imports:
   - project: p
@@ -398,8 +329,8 @@ imports:
       - { status: in_progress, for: 2500ms }
       - { status: ready }
 )");
-    auto cfg = api.dir.write("config.yaml",
-                             api.config(watch("sleepy"), std::string(fast_polling) + "  stall_after: 1s\n"));
+    auto cfg = api.dir.write("config.yaml", api.config({.watches = watch_entry("sleepy"),
+                                                        .polling = std::string(fast_polling) + "  stall_after: 1s\n"}));
     child_process daemon({"run", "--config", cfg}, token_env());
     run_until(api.ioc, [&] { return daemon.err().find("sleepy stalled in ready") != std::string::npos; }, 30s);
     api.pump(1000ms);
@@ -417,7 +348,7 @@ imports:
 BOOST_AUTO_TEST_CASE(unauthorized_then_a_valid_token_recovers) {
     std::string const good = "api-good-8d1f0c2a7e";
     std::string const bad = "api-bad-5b9e44c1d3";
-    simulated_api api("token: " + good + R"(
+    simulated_launchdarkly api("token: " + good + R"(
 imports:
   - { project: p, environment: e, segment: s, import_id: a, steps: [{ status: in_progress }] }
   - { project: p, environment: e, segment: s, import_id: b, steps: [{ status: in_progress }] }
@@ -427,8 +358,10 @@ imports:
 )");
     auto const token_file = api.dir.write("token", bad + "\n");
     auto cfg = api.dir.write("config.yaml",
-                             api.config(watch("a") + watch("b") + watch("c") + watch("d") + watch("e"), fast_polling,
-                                        "  token_file: " + token_file + "\n"));
+                             api.config({.watches = watch_entry("a") + watch_entry("b") + watch_entry("c") +
+                                                    watch_entry("d") + watch_entry("e"),
+                                         .credentials = "  token_file: " + token_file + "\n",
+                                         .polling = fast_polling}));
     child_process daemon({"run", "--config", cfg});
     // Several rounds of 401 at backoff.max (1 s).
     run_until(api.ioc, [&] { return count_lines(daemon.err(), " failed: unauthorized") >= 5; }, 20s);
@@ -472,7 +405,7 @@ imports:
 // not only when its own poll is rejected, and each recovers on its own next
 // good poll. The error is logged once.
 BOOST_AUTO_TEST_CASE(one_unauthorized_answer_fails_every_watch) {
-    simulated_api api(R"(
+    simulated_launchdarkly api(R"(
 token: sim-token
 imports:
   - { project: p, environment: e, segment: s, import_id: a, steps: [{ status: in_progress }],
@@ -481,12 +414,14 @@ imports:
   - { project: p, environment: e, segment: s, import_id: c, steps: [{ status: in_progress }] }
   - { project: p, environment: e, segment: s, import_id: done, steps: [{ status: complete }] }
 )");
-    auto cfg = api.dir.write("config.yaml", api.config(watch("a") + watch("b") + watch("c") + watch("done"),
-                                                       "  interval: 200ms\n  jitter: 0\n"
-                                                       "  backoff: { initial: 100ms, max: 1500ms, multiplier: 2 }\n",
-                                                       // One connection: no other poll is in flight (and
-                                                       // answered 200) when the 401 arrives.
-                                                       "  token_env: SIM_TOKEN\n  max_connections: 1\n"));
+    auto cfg = api.dir.write("config.yaml",
+                             api.config({.watches = watch_entry("a") + watch_entry("b") + watch_entry("c") +
+                                                    watch_entry("done"),
+                                         // One connection: no other poll is in flight (and
+                                         // answered 200) when the 401 arrives.
+                                         .launchdarkly_extra = "  max_connections: 1\n",
+                                         .polling = "  interval: 200ms\n  jitter: 0\n"
+                                                    "  backoff: { initial: 100ms, max: 1500ms, multiplier: 2 }\n"}));
     child_process daemon({"run", "--config", cfg}, token_env());
     run_until(api.ioc, [&] { return count_lines(daemon.err(), " recovered (") >= 3; }, 20s);
     api.pump(300ms);

@@ -10,12 +10,10 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
-#include <csignal>
 #include <cstdio>
 #include <sstream>
 
-#include <boost/asio/io_context.hpp>
-
+#include "common/simulated_launchdarkly.hpp"
 #include "common/testing.hpp"
 #include "sim/simulator.hpp"
 
@@ -27,49 +25,6 @@ using std::chrono::system_clock;
 namespace {
 
 using time_point = system_clock::time_point;
-
-struct simulated_api {
-    boost::asio::io_context ioc;
-    test_pki pki;
-    temp_dir dir;
-    std::string ca_file;
-    std::unique_ptr<sim::simulator> server;
-    std::function<void(sim::request_record const&)> on_request;
-
-    explicit simulated_api(std::string const& scenario_yaml) {
-        ca_file = pki.write_files(dir);
-        auto sc = sim::parse_scenario(scenario_yaml, "test-scenario.yaml");
-        BOOST_REQUIRE_MESSAGE(sc, (sc ? "" : sc.error()));
-        sim::simulator_options o;
-        o.tls = pki.server_context();
-        o.on_request = [this](sim::request_record const& r) {
-            if (on_request) on_request(r);
-        };
-        server = std::make_unique<sim::simulator>(ioc.get_executor(), *sc, o);
-        auto started = server->start();
-        BOOST_REQUIRE_MESSAGE(started, (started ? "" : started.error()));
-    }
-
-    std::string config(std::string const& launchdarkly_extra, std::string const& polling,
-                       std::string const& watches) const {
-        return "launchdarkly:\n  base_url: " + server->base_url() + "\n  ca_file: " + ca_file +
-               "\n  token_env: SIM_TOKEN\n" + launchdarkly_extra + "polling:\n" + polling +
-               "state:\n  dir: " + (dir.path() / "state").string() + "\nadmin:\n  listen: \"\"\nwatches:\n" + watches;
-    }
-
-    void pump(milliseconds d) {
-        run_until(ioc, [] { return false; }, d);
-    }
-
-    /// SIGTERM, pump until exit; the exit code.
-    int stop(child_process& p) {
-        p.signal(SIGTERM);
-        run_until(ioc, [&] { return !p.running(); }, 20s);
-        return p.wait(0ms).value_or(-1);
-    }
-};
-
-std::map<std::string, std::string> token_env() { return {{"SIM_TOKEN", "sim-token"}}; }
 
 std::string import_id(int i) {
     char buf[16];
@@ -96,14 +51,6 @@ std::string many_watches(int n) {
 
 long long ms_between(time_point a, time_point b) {
     return std::chrono::duration_cast<milliseconds>(b - a).count();
-}
-
-std::size_t count_lines_containing(std::string const& text, std::string const& needle) {
-    std::size_t n = 0;
-    std::istringstream in(text);
-    for (std::string l; std::getline(in, l);)
-        if (l.find(needle) != std::string::npos) ++n;
-    return n;
 }
 
 /// For each request matching `starts_pause`, the number of requests the
@@ -137,7 +84,7 @@ constexpr milliseconds early_margin{100};
 BOOST_AUTO_TEST_CASE(storm_of_429_pauses_every_watch_until_retry_after) {
     constexpr int watches = 1000;
     constexpr milliseconds retry_after{1000};
-    simulated_api api(many_imports(watches, "  - { type: rate_limit, from: 3s, until: 6s, retry_after: 1s }\n"));
+    simulated_launchdarkly api(many_imports(watches, "  - { type: rate_limit, from: 3s, until: 6s, retry_after: 1s }\n"));
     auto const storm_end = system_clock::now() + 6s;   // sim time starts at start(), just before
     std::size_t ok_after_storm = 0;
     api.on_request = [&](sim::request_record const& r) {
@@ -145,9 +92,10 @@ BOOST_AUTO_TEST_CASE(storm_of_429_pauses_every_watch_until_retry_after) {
     };
     auto cfg = api.dir.write(
         "config.yaml",
-        api.config("  max_connections: " + std::to_string(max_connections) + "\n  max_requests_per_second: 0\n",
-                   "  interval: 100ms\n  jitter: 0\n  backoff: { initial: 100ms, max: 1s, multiplier: 2 }\n",
-                   many_watches(watches)));
+        api.config({.watches = many_watches(watches),
+                    .launchdarkly_extra = "  max_connections: " + std::to_string(max_connections) + "\n",
+                    .max_requests_per_second = "0",
+                    .polling = "  interval: 100ms\n  jitter: 0\n  backoff: { initial: 100ms, max: 1s, multiplier: 2 }\n"}));
     child_process daemon({"run", "--config", cfg}, token_env());
     // Run past the storm until polling has visibly resumed (or give up).
     run_until(api.ioc, [&] { return ok_after_storm >= 20 || !daemon.running(); }, 40s);
@@ -196,24 +144,25 @@ BOOST_AUTO_TEST_CASE(storm_of_429_pauses_every_watch_until_retry_after) {
     // Polling resumed after the storm, over many watches.
     BOOST_TEST(ok_after_storm >= 20u);
     // The 429 of in-flight polls extend the pause without a log line each.
-    auto const pause_lines = count_lines_containing(log, "rate limited by LaunchDarkly");
+    auto const pause_lines = count_lines(log, "rate limited by LaunchDarkly");
     BOOST_TEST(pause_lines >= 1u);
     BOOST_TEST(pause_lines <= resume_offsets.size() + 1);
     // Nothing failed because of a 429.
-    BOOST_TEST(count_lines_containing(log, " failed: ") == 0u);
+    BOOST_TEST(count_lines(log, " failed: ") == 0u);
 }
 
 // A 200 saying X-Ratelimit-Route-Remaining: 0 holds every request until
 // X-Ratelimit-Reset; a reset that is already due holds nothing.
 BOOST_AUTO_TEST_CASE(remaining_zero_holds_every_request_until_the_reset) {
     constexpr int watches = 20;
-    simulated_api api(many_imports(watches, "  - { type: remaining_zero, from: 1500ms, count: 1, reset_in: 1500ms }\n"
+    simulated_launchdarkly api(many_imports(watches, "  - { type: remaining_zero, from: 1500ms, count: 1, reset_in: 1500ms }\n"
                                             "  - { type: remaining_zero, from: 4500ms, count: 1, reset_in: 0s }\n"));
     auto cfg = api.dir.write(
         "config.yaml",
-        api.config("  max_connections: " + std::to_string(max_connections) + "\n  max_requests_per_second: 0\n",
-                   "  interval: 50ms\n  jitter: 0\n  backoff: { initial: 100ms, max: 1s, multiplier: 2 }\n",
-                   many_watches(watches)));
+        api.config({.watches = many_watches(watches),
+                    .launchdarkly_extra = "  max_connections: " + std::to_string(max_connections) + "\n",
+                    .max_requests_per_second = "0",
+                    .polling = "  interval: 50ms\n  jitter: 0\n  backoff: { initial: 100ms, max: 1s, multiplier: 2 }\n"}));
     child_process daemon({"run", "--config", cfg}, token_env());
     api.pump(6500ms);
     BOOST_TEST(api.stop(daemon) == 0);
@@ -242,21 +191,22 @@ BOOST_AUTO_TEST_CASE(remaining_zero_holds_every_request_until_the_reset) {
         return r.at < reqs[zero[1]].at + 800ms;
     });
     BOOST_TEST(after > static_cast<long>(max_connections));
-    BOOST_TEST(count_lines_containing(daemon.err(), "rate limited by LaunchDarkly (HTTP 200)") == 1u);
+    BOOST_TEST(count_lines(daemon.err(), "rate limited by LaunchDarkly (HTTP 200)") == 1u);
 }
 
 // 429 variants: X-Ratelimit-Reset alone (longer than any backoff), and a
 // Retry-After given as an HTTP-date. Both pause the whole process.
 BOOST_AUTO_TEST_CASE(reset_header_and_http_date_retry_after_are_honoured) {
     constexpr int watches = 20;
-    simulated_api api(many_imports(
+    simulated_launchdarkly api(many_imports(
         watches, "  - { type: rate_limit, from: 1500ms, count: 1, reset_in: 2s }\n"
                  "  - { type: rate_limit, from: 6s, count: 1, retry_after: 2s, retry_after_date: true }\n"));
     auto cfg = api.dir.write(
         "config.yaml",
-        api.config("  max_connections: " + std::to_string(max_connections) + "\n  max_requests_per_second: 0\n",
-                   "  interval: 50ms\n  jitter: 0\n  backoff: { initial: 100ms, max: 500ms, multiplier: 2 }\n",
-                   many_watches(watches)));
+        api.config({.watches = many_watches(watches),
+                    .launchdarkly_extra = "  max_connections: " + std::to_string(max_connections) + "\n",
+                    .max_requests_per_second = "0",
+                    .polling = "  interval: 50ms\n  jitter: 0\n  backoff: { initial: 100ms, max: 500ms, multiplier: 2 }\n"}));
     child_process daemon({"run", "--config", cfg}, token_env());
     api.pump(1500ms);
     run_until(api.ioc, [&] {
@@ -289,10 +239,12 @@ BOOST_AUTO_TEST_CASE(reset_header_and_http_date_retry_after_are_honoured) {
 // worth), and max_connections bounds the requests in flight.
 BOOST_AUTO_TEST_CASE(request_rate_and_connections_are_bounded_process_wide) {
     {
-        simulated_api api(many_imports(50, ""));
+        simulated_launchdarkly api(many_imports(50, ""));
         auto cfg = api.dir.write("config.yaml",
-                                 api.config("  max_connections: 4\n  max_requests_per_second: 5\n",
-                                            "  interval: 10ms\n  jitter: 0\n", many_watches(50)));
+                                 api.config({.watches = many_watches(50),
+                                             .launchdarkly_extra = "  max_connections: 4\n",
+                                             .max_requests_per_second = "5",
+                                             .polling = "  interval: 10ms\n  jitter: 0\n"}));
         child_process daemon({"run", "--config", cfg}, token_env());
         run_until(api.ioc, [&] { return !api.server->requests().empty(); }, 15s);
         auto const first = api.server->requests().front().at;
@@ -306,16 +258,18 @@ BOOST_AUTO_TEST_CASE(request_rate_and_connections_are_bounded_process_wide) {
         BOOST_TEST(reqs.size() >= 2u);
         // The start-up capacity warning says so.
         BOOST_TEST_INFO(daemon.err());
-        BOOST_TEST(count_lines_containing(daemon.err(), "50 watches at 10ms need 5000.0 requests/s but max_requests_per_second "
+        BOOST_TEST(count_lines(daemon.err(), "50 watches at 10ms need 5000.0 requests/s but max_requests_per_second "
                                              "is 5: each watch will be polled about every 10s") == 1u);
     }
     {
         // Every answer takes 600 ms: a connection carries at most one request
         // per 600 ms, so no 500 ms window can see more than max_connections.
-        simulated_api api(many_imports(10, "  - { type: delay, delay: 600ms }\n"));
+        simulated_launchdarkly api(many_imports(10, "  - { type: delay, delay: 600ms }\n"));
         auto cfg = api.dir.write("config.yaml",
-                                 api.config("  max_connections: 2\n  max_requests_per_second: 0\n",
-                                            "  interval: 10ms\n  jitter: 0\n", many_watches(10)));
+                                 api.config({.watches = many_watches(10),
+                                             .launchdarkly_extra = "  max_connections: 2\n",
+                                             .max_requests_per_second = "0",
+                                             .polling = "  interval: 10ms\n  jitter: 0\n"}));
         child_process daemon({"run", "--config", cfg}, token_env());
         run_until(api.ioc, [&] { return api.server->requests().size() >= 12; }, 30s);
         BOOST_TEST(api.stop(daemon) == 0);
@@ -335,7 +289,7 @@ BOOST_AUTO_TEST_CASE(request_rate_and_connections_are_bounded_process_wide) {
 // `importwatch wait` behind a flaky server (30 % 5xx, some 429s) still exits 0
 // once the import completes.
 BOOST_AUTO_TEST_CASE(wait_succeeds_behind_a_flaky_server) {
-    simulated_api api(R"(
+    simulated_launchdarkly api(R"(
 token: sim-token
 imports:
   - project: p
@@ -354,8 +308,7 @@ faults:
     child_process p({"wait", "p/e/s/flaky", "--base-url", api.server->base_url(), "--ca-file", api.ca_file,
                      "--token-env", "SIM_TOKEN", "--interval", "100ms"},
                     token_env());
-    run_until(api.ioc, [&] { return !p.running(); }, 60s);
-    auto rc = p.wait(0ms);
+    auto rc = api.serve_until_exit(p, 60s);
     BOOST_TEST_INFO(p.out() + p.err());
     BOOST_REQUIRE(rc.has_value());
     BOOST_TEST(*rc == 0);
