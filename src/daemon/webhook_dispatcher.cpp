@@ -196,6 +196,14 @@ struct webhook_dispatcher::impl : std::enable_shared_from_this<impl> {
         }
     }
 
+    /// The structured fields of a delivery's log lines (json log format).
+    static boost::json::object delivery_fields(store::delivery const& d, endpoint const& ep, int attempts,
+                                               std::string const& error) {
+        return {{"webhook", d.webhook}, {"url", ep.redacted_url}, {"event_id", d.event_id},
+                {"watch", d.watch_name}, {"sequence", d.sequence}, {"attempts", attempts},
+                {"error", error}};
+    }
+
     void record(store::delivery const& d, endpoint const& ep, core::http_outcome const& outcome) {
         auto const now = wall_now();
         int const attempts = d.attempts + 1;
@@ -207,21 +215,17 @@ struct webhook_dispatcher::impl : std::enable_shared_from_this<impl> {
             spdlog::debug("webhook {}: delivered event {} ({} #{}) on attempt {}", d.webhook, d.event_id,
                           d.watch_name, d.sequence, attempts);
             break;
-        case core::delivery_verdict::retry:
+        case core::delivery_verdict::retry: {
             ++c.failed;
+            auto fields = delivery_fields(d, ep, attempts, verdict.error);
+            fields["next_attempt"] = core::format_rfc3339(verdict.next_attempt);
             log_fields(core::log_level::warn,
                        fmt::format("webhook {} ({}): event {} attempt {} failed: {}; next attempt at {}", d.webhook,
                                    ep.redacted_url, d.event_id, attempts, verdict.error,
                                    core::format_rfc3339(verdict.next_attempt)),
-                       {{"webhook", d.webhook},
-                        {"url", ep.redacted_url},
-                        {"event_id", d.event_id},
-                        {"watch", d.watch_name},
-                        {"sequence", d.sequence},
-                        {"attempt", attempts},
-                        {"error", verdict.error},
-                        {"next_attempt", core::format_rfc3339(verdict.next_attempt)}});
+                       std::move(fields));
             break;
+        }
         case core::delivery_verdict::dead:
             ++c.dead;
             log_fields(core::log_level::error,
@@ -229,13 +233,7 @@ struct webhook_dispatcher::impl : std::enable_shared_from_this<impl> {
                                    "replay with `importwatch outbox replay`",
                                    d.webhook, ep.redacted_url, d.event_id, d.watch_name, d.sequence, attempts,
                                    verdict.error),
-                       {{"webhook", d.webhook},
-                        {"url", ep.redacted_url},
-                        {"event_id", d.event_id},
-                        {"watch", d.watch_name},
-                        {"sequence", d.sequence},
-                        {"attempts", attempts},
-                        {"error", verdict.error}});
+                       delivery_fields(d, ep, attempts, verdict.error));
             break;
         }
         if (auto r = apply(d.id, attempts, verdict, now); !r) {
