@@ -254,9 +254,17 @@ core::expected<void> admin_server::start(std::string const& listen, bool enable_
     o.max_connections = 16;
     o.max_request_body = 16 * 1024;
     o.read_timeout = std::chrono::seconds(10);
-    auto self = impl_;
+    // The server is owned by impl: a strong reference back would be a cycle.
+    std::weak_ptr<impl> weak = impl_;
     impl_->server_ = std::make_unique<net::http_server>(
-        impl_->ex_, o, [self](net::server_request req) -> asio::awaitable<net::server_reply> {
+        impl_->ex_, o, [weak](net::server_request req) -> asio::awaitable<net::server_reply> {
+            auto self = weak.lock();
+            if (!self) {
+                net::server_reply gone;
+                gone.status = 503;
+                gone.body = "shutting down\n";
+                co_return gone;
+            }
             co_return self->handle(req);
         });
     return impl_->server_->start();

@@ -30,7 +30,11 @@ std::string spec_signature(std::string const& key, std::string const& id, std::s
 }
 
 // The webhook key (raw bytes, with a NUL and high bytes) and its secret.
-std::string const hook_key = std::string("\x00\x17\xfe\xff importwatch test key \x80\x01", 30);
+namespace {
+// Sized from the literal itself: it holds a NUL, so strlen would stop early.
+constexpr char hook_key_bytes[] = "\x00\x17\xfe\xff importwatch test key \x80\x01";
+} // namespace
+std::string const hook_key(hook_key_bytes, sizeof hook_key_bytes - 1);
 std::string const hook_secret = "whsec_" + base64(hook_key);
 
 // A signature header may list several space-separated signatures.
