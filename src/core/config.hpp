@@ -24,6 +24,9 @@ struct launchdarkly_config {
     std::string base_url = "https://app.launchdarkly.com";
     std::optional<std::string> token_file;
     std::string token_env = "LD_API_TOKEN";   // used when token_file is not set
+    /// "file:line:col" of the token_file/token_env value (the file alone when
+    /// defaulted), so a missing token is reported like any config error.
+    std::string token_origin;
     std::string api_version = "20240415";
     std::optional<std::string> ca_file;
     milliseconds request_timeout = 10s;
@@ -81,6 +84,8 @@ struct webhook_config {
     std::optional<std::string> ca_file;
     milliseconds max_age = 24h;
     std::optional<std::string> proxy;
+    std::string path;                          // "events.webhooks[0]", for messages
+    std::string secret_origin;                 // "file:line:col" of secret_file/secret_env
 
     /// Whether an event of `type` for watch `watch_name` goes to this webhook.
     bool accepts(std::string_view type, std::string_view watch_name) const;

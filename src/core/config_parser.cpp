@@ -393,6 +393,8 @@ void parse_launchdarkly(parser const& p, val const& node, launchdarkly_config& l
     }
     if (token_file_node && token_env_node)
         p.fail_at(*token_env_node, join(path, "token_env"), "set either token_file or token_env, not both");
+    if (token_file_node || token_env_node)
+        ld.token_origin = location(p.file(), (token_file_node ? *token_file_node : *token_env_node).Mark());
 }
 
 void parse_polling(parser const& p, val const& node, polling_config& polling) {
@@ -523,6 +525,9 @@ webhook_config parse_webhook(parser const& p, val const& node, std::string const
     if (!has_url) p.fail_at(node, join(path, "url"), "missing required key (webhook \"" + w.name + "\")");
     if (secret_file_node && secret_env_node)
         p.fail_at(*secret_env_node, join(path, "secret_env"), "set either secret_file or secret_env, not both");
+    w.path = path;
+    if (secret_file_node || secret_env_node)
+        w.secret_origin = location(p.file(), (secret_file_node ? *secret_file_node : *secret_env_node).Mark());
     return w;
 }
 
@@ -701,6 +706,7 @@ config parse_config_or_throw(std::string_view yaml_text, std::string const& file
             }
         }
     }
+    if (cfg.launchdarkly.token_origin.empty()) cfg.launchdarkly.token_origin = file_name;
     return cfg;
 }
 

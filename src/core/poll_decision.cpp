@@ -229,10 +229,10 @@ void succeed(watch_view const& view, poll_decision& d, watch_state const& old, i
     auto const stall_after = view.polling.stall_after;
     if (!status_changed && !is_terminal(snap.status) && stall_after > milliseconds::zero() &&
         !st.stall_reported && now - st.status_since >= stall_after) {
+        // SPEC §4 gives stalled no keys of its own: how long is in the summary,
+        // and status_since in the state (/v1/watches).
         auto const stalled_for = std::chrono::floor<std::chrono::seconds>(now - st.status_since);
-        json::object extra;
-        extra.emplace("stalled_for_seconds", static_cast<std::int64_t>(stalled_for.count()));
-        events.emit(status, snap.json, stalled_type, std::move(extra),
+        events.emit(status, snap.json, stalled_type, {},
                     "stalled in " + snap.status + " for " +
                         format_duration(std::chrono::duration_cast<milliseconds>(stalled_for)),
                     log_level::warn);

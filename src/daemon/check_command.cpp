@@ -59,14 +59,24 @@ int check_command(std::string const& config_path) {
     }
     std::cout.flush();
 
-    if (auto token = read_api_token(cfg->launchdarkly); !token) std::cerr << "warning: " << token.error() << "\n";
-    warn_unreadable("launchdarkly.ca_file", cfg->launchdarkly.ca_file);
+    // A secret that is not here (unset, unreadable, empty) is only a warning:
+    // check may run where secrets are not. One that is here but malformed is
+    // a config error, as it is for run and wait.
+    bool malformed = false;
+    auto judge = [&](std::string const& error, bool present) {
+        std::cerr << (present ? "importwatch: " : "warning: ") << error << "\n";
+        malformed = malformed || present;
+    };
+    auto const& ld = cfg->launchdarkly;
+    if (auto token = read_api_token(ld); !token)
+        judge(token.error(), secret_present(ld.token_file, ld.token_file ? std::nullopt : std::optional(ld.token_env)));
+    warn_unreadable("launchdarkly.ca_file", ld.ca_file);
     for (auto const& hook : cfg->webhooks) {
-        if (auto key = read_webhook_key(hook); !key) std::cerr << "warning: " << key.error() << "\n";
+        if (auto key = read_webhook_key(hook); !key) judge(key.error(), secret_present(hook.secret_file, hook.secret_env));
         warn_unreadable("events.webhooks[" + hook.name + "].ca_file", hook.ca_file);
     }
     for (auto const& warning : core::config_warnings(*cfg)) std::cerr << "warning: " << warning << "\n";
-    return exit_ok;
+    return malformed ? exit_usage : exit_ok;
 }
 
 } // namespace importwatch::daemon

@@ -59,19 +59,24 @@ bool has_space_or_control(std::string_view s) {
 
 /// Secret text from a file or an environment variable; `what` is the key path
 /// for messages. Messages name the source, never the content.
-core::expected<std::string> read_secret(std::string const& what, std::optional<std::string> const& file,
-                                        std::string const& env_name) {
+/// Prefixes a secret error with where the key is configured ("file:line:col: ").
+std::string at(std::string const& origin, std::string message) {
+    return origin.empty() ? message : origin + ": " + message;
+}
+
+core::expected<std::string> read_secret(std::string const& origin, std::string const& what,
+                                        std::optional<std::string> const& file, std::string const& env_name) {
     if (file) {
         auto text = read_file(*file);
-        if (!text) return core::fail(what + ".token_file: cannot read " + *file + ": " + text.error());
+        if (!text) return core::fail(at(origin, what + ".token_file: cannot read " + *file + ": " + text.error()));
         std::string value = trim(*text);
-        if (value.empty()) return core::fail(what + ".token_file: " + *file + " is empty");
+        if (value.empty()) return core::fail(at(origin, what + ".token_file: " + *file + " is empty"));
         return value;
     }
     auto value = get_env(env_name);
-    if (!value) return core::fail(what + ".token_env: " + env_name + " is not set");
+    if (!value) return core::fail(at(origin, what + ".token_env: " + env_name + " is not set"));
     std::string trimmed = trim(*value);
-    if (trimmed.empty()) return core::fail(what + ".token_env: " + env_name + " is empty");
+    if (trimmed.empty()) return core::fail(at(origin, what + ".token_env: " + env_name + " is empty"));
     return trimmed;
 }
 
@@ -124,21 +129,24 @@ core::expected<core::config> load_config(std::string const& path) {
 }
 
 core::expected<std::string> read_api_token(core::launchdarkly_config const& ld) {
-    auto token = read_secret("launchdarkly", ld.token_file, ld.token_env);
+    auto token = read_secret(ld.token_origin, "launchdarkly", ld.token_file, ld.token_env);
     if (!token) return token;
     // It goes into a header line as is.
     if (has_space_or_control(*token)) {
-        return core::fail(ld.token_file ? "launchdarkly.token_file: " + *ld.token_file +
-                                              " holds whitespace or control characters inside the token"
-                                        : "launchdarkly.token_env: " + ld.token_env +
-                                              " holds whitespace or control characters inside the token");
+        return core::fail(at(ld.token_origin,
+                             ld.token_file ? "launchdarkly.token_file: " + *ld.token_file +
+                                                 " holds whitespace or control characters inside the token"
+                                           : "launchdarkly.token_env: " + ld.token_env +
+                                                 " holds whitespace or control characters inside the token"));
     }
     return token;
 }
 
 core::expected<std::optional<std::string>> read_webhook_key(core::webhook_config const& webhook) {
     if (!webhook.secret_file && !webhook.secret_env) return std::optional<std::string>{};
-    std::string what = "events.webhooks[" + webhook.name + "]";
+    // The config's own key path ("events.webhooks[0]") and place in the file.
+    std::string what = at(webhook.secret_origin,
+                          webhook.path.empty() ? "events.webhooks[" + webhook.name + "]" : webhook.path);
     std::string source;   // "secret_file: /path" or "secret_env: VAR", for messages
     std::string secret;
     if (webhook.secret_file) {
@@ -162,6 +170,29 @@ core::expected<std::optional<std::string>> read_webhook_key(core::webhook_config
         return core::fail(source + ": secret " + reason + " (expected \"whsec_<base64>\")");
     }
     return std::optional<std::string>(*key);
+}
+
+core::expected<secrets> read_secrets(core::config const& cfg) {
+    secrets s;
+    auto token = read_api_token(cfg.launchdarkly);
+    if (!token) return core::fail(token.error());
+    s.api_token = std::move(*token);
+    for (auto const& w : cfg.webhooks) {
+        auto key = read_webhook_key(w);
+        if (!key) return core::fail(key.error());
+        s.webhook_keys[w.name] = std::move(*key);
+    }
+    return s;
+}
+
+bool secret_present(std::optional<std::string> const& file, std::optional<std::string> const& env) {
+    if (file) {
+        auto text = read_file(*file);
+        return text && !trim(*text).empty();
+    }
+    if (!env) return false;
+    auto value = get_env(*env);
+    return value && !trim(*value).empty();
 }
 
 } // namespace importwatch::daemon

@@ -2,6 +2,7 @@
 // Reads the config file and its watch_files from disk and the environment,
 // and hands the text to core::parse_config. Also reads the secrets the config
 // points to. Errors never contain a secret.
+#include <map>
 #include <optional>
 #include <string>
 
@@ -24,5 +25,20 @@ core::expected<std::string> read_api_token(core::launchdarkly_config const& ld);
 /// The decoded HMAC key of a webhook, nullopt when it has no secret.
 /// Error names the webhook and the source, never the content.
 core::expected<std::optional<std::string>> read_webhook_key(core::webhook_config const& webhook);
+
+/// The secrets a config points to, read from files or the environment.
+struct secrets {
+    std::string api_token;
+    std::map<std::string, std::optional<std::string>> webhook_keys;   // by webhook name
+};
+
+/// Reads every secret `cfg` names; the error names the key, never the value.
+core::expected<secrets> read_secrets(core::config const& cfg);
+
+/// Whether a secret source holds anything at all: the file is readable, or
+/// the variable is set, and not empty. `check` (which may run where secrets
+/// are not) only warns when it does not; a secret that is there but malformed
+/// is an error for every command.
+bool secret_present(std::optional<std::string> const& file, std::optional<std::string> const& env);
 
 } // namespace importwatch::daemon

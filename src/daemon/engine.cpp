@@ -3,24 +3,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <spdlog/spdlog.h>
 
-#include "daemon/config_loader.hpp"
 #include "daemon/log_sink.hpp"
 #include "daemon/spawn.hpp"
 
 namespace importwatch::daemon {
-core::expected<secrets> read_secrets(core::config const& cfg) {
-    secrets s;
-    auto token = read_api_token(cfg.launchdarkly);
-    if (!token) return core::fail(token.error());
-    s.api_token = std::move(*token);
-    for (auto const& w : cfg.webhooks) {
-        auto key = read_webhook_key(w);
-        if (!key) return core::fail(key.error());
-        s.webhook_keys[w.name] = std::move(*key);
-    }
-    return s;
-}
-
 engine::engine(asio::any_io_executor ex, std::unique_ptr<store::state_store> store)
     : ex_(ex), store_(std::move(store)) {
     dispatcher_ = std::make_unique<webhook_dispatcher>(ex_, *store_, metrics_,

@@ -11,6 +11,7 @@
 
 #include "core/config.hpp"
 #include "core/expected.hpp"
+#include "daemon/config_loader.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/poller.hpp"
 #include "daemon/webhook_dispatcher.hpp"
@@ -18,15 +19,6 @@
 #include "store/state_store.hpp"
 
 namespace importwatch::daemon {
-
-/// The secrets a config points to, read from files or the environment.
-struct secrets {
-    std::string api_token;
-    std::map<std::string, std::optional<std::string>> webhook_keys;   // by webhook name
-};
-
-/// Reads every secret `cfg` names; the error names the key, never the value.
-core::expected<secrets> read_secrets(core::config const& cfg);
 
 class engine {
 public:

@@ -290,6 +290,7 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
             if (!committed) {
                 // Nothing of it is published; the watch keeps its old state.
                 commit_failing_ = true;
+                s.last_error = "state store: " + committed.error();
                 if (auto held = throttle_.admit(throttle_key + "\x1fstore", now))
                     log_fields(core::log_level::error,
                                fmt::format("state store: cannot commit watch {}: {}{}", s.config.name,
@@ -353,9 +354,9 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
             ++failed;
         }
         log_fields(core::log_level::error,
-                   fmt::format("LaunchDarkly rejected the API token (HTTP 401): {} watches marked failed; polling "
-                               "every {} until a token works",
-                               failed + 1, core::format_duration(settings_.polling.backoff.max)),
+                   fmt::format("LaunchDarkly rejected the API token (HTTP 401): every watch is marked failed; "
+                               "polling every {} until a token works",
+                               core::format_duration(settings_.polling.backoff.max)),
                    {{"http_status", 401}, {"failed_watches", failed + 1}});
     }
 

@@ -1,5 +1,6 @@
 // `importwatch run`: the daemon (SPEC §1, §8).
 #include <iostream>
+#include <set>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -56,12 +57,10 @@ public:
         apply_logging(*cfg);
         auto secrets = read_secrets(*cfg);
         if (!secrets) {
-            log_fields(core::log_level::error, options_.config_path + ": " + secrets.error(),
+            log_fields(core::log_level::error, secrets.error(),
                        {{"config", options_.config_path}, {"error", secrets.error()}});
             return exit_usage;
         }
-        for (auto const& w : core::config_warnings(*cfg)) spdlog::warn("{}", w);
-
         auto store = store::state_store::open(cfg->state.dir, store::open_mode::daemon);
         if (!store) {
             spdlog::error("cannot open the state store: {}", store.error());
@@ -72,6 +71,7 @@ public:
             spdlog::error("cannot start: {}", started.error());
             return exit_failure;
         }
+        warn_about(*cfg);
         if (!cfg->admin.listen.empty()) {
             admin_ = std::make_unique<admin_server>(ioc_.get_executor(), *engine_, [this] { return reload(); });
             if (auto bound = admin_->start(cfg->admin.listen, cfg->admin.enable_reload); !bound) {
@@ -103,6 +103,16 @@ private:
         configure_logging(options_.log_format.value_or(cfg.log.format), options_.log_level.value_or(cfg.log.level));
     }
 
+    /// The config's warnings (SPEC §2), judged on the watches that will be
+    /// polled: terminal ones never are, so they need no share of the rate.
+    void warn_about(core::config cfg) const {
+        std::set<std::string> finished;
+        for (auto const& s : engine_->polling().watches())
+            if (!s.removed && s.state.terminal()) finished.insert(s.config.key.path());
+        std::erase_if(cfg.watches, [&](auto const& w) { return finished.contains(w.key.path()); });
+        for (auto const& w : core::config_warnings(cfg)) spdlog::warn("{}", w);
+    }
+
     core::expected<void> reload() {
         auto const t = std::chrono::duration_cast<std::chrono::microseconds>(
             std::chrono::steady_clock::now().time_since_epoch());
@@ -132,7 +142,7 @@ private:
         if (auto r = engine_->reload(*cfg, std::move(*secrets)); !r) return r;
         apply_logging(*cfg);
         if (admin_) admin_->set_reload_enabled(cfg->admin.enable_reload);
-        for (auto const& w : core::config_warnings(*cfg)) spdlog::warn("{}", w);
+        warn_about(*cfg);
         return {};
     }
 

@@ -89,9 +89,11 @@ int wait_command(wait_options const& options) {
         std::cerr << "importwatch: " << cfg.error() << "\n";
         return exit_usage;
     }
-    auto token = read_api_token(cfg->launchdarkly);
-    if (!token) {
-        std::cerr << "importwatch: " << token.error() << "\n";
+    // Every secret the config names, webhooks' too: unreadable ones are
+    // config errors for wait as for run, though wait delivers no webhooks.
+    auto secrets = read_secrets(*cfg);
+    if (!secrets) {
+        std::cerr << "importwatch: " << secrets.error() << "\n";
         return exit_usage;
     }
 
@@ -104,7 +106,7 @@ int wait_command(wait_options const& options) {
     poller_settings settings;
     settings.launchdarkly = cfg->launchdarkly;
     settings.polling = cfg->polling;
-    settings.token = *token;
+    settings.token = secrets->api_token;
     settings.stop_failed_watches = true;
     if (auto r = watcher.configure(settings, cfg->watches, {}); !r) {
         std::cerr << "importwatch: " << r.error() << "\n";

@@ -222,6 +222,47 @@ BOOST_AUTO_TEST_CASE(check_accepts_good_and_rejects_bad_configs) {
     BOOST_TEST(missing.err().find("nope.yaml") != std::string::npos);
 }
 
+// SPEC §1: an unset token variable or unreadable token/secret file is a warning
+// for check and a config error (exit 2, naming file, line, column and key)
+// for run and wait; a secret that is there but malformed is an error for all.
+BOOST_AUTO_TEST_CASE(secrets_missing_warn_in_check_and_fail_run_and_wait) {
+    temp_dir d;
+    auto const state = (d.path() / "state").string();
+    auto cfg = d.write("secrets.yaml",
+                       "launchdarkly:\n  token_env: IW_TEST_TOKEN\n"
+                       "watches:\n  - { name: w1, project: p, environment: e, segment: s, import_id: i1 }\n"
+                       "events:\n  webhooks:\n    - { name: h, url: \"http://127.0.0.1:9/x\", secret_file: " +
+                           (d.path() / "no-such-secret").string() + " }\n"
+                       "state: { dir: " + state + " }\nadmin: { listen: \"\" }\n");
+    std::map<std::string, std::string> const no_token{{"IW_TEST_TOKEN", ""}};
+    std::map<std::string, std::string> const token{{"IW_TEST_TOKEN", "tok"}};
+
+    child_process check({"check", "--config", cfg}, no_token);
+    BOOST_TEST(check.wait(10s).value_or(-1) == 0);
+    BOOST_TEST(check.err().find("warning: ") != std::string::npos);
+
+    child_process run({"run", "--config", cfg}, no_token);
+    BOOST_TEST(run.wait(10s).value_or(-1) == 2);
+    BOOST_TEST_INFO(run.err());
+    BOOST_TEST(run.err().find("secrets.yaml:2:3: launchdarkly.token_env: IW_TEST_TOKEN is not set") !=
+               std::string::npos);
+
+    // The token is there now, the webhook secret file still is not.
+    child_process wait({"wait", "--config", cfg, "--timeout", "5s"}, token);
+    BOOST_TEST(wait.wait(10s).value_or(-1) == 2);
+    BOOST_TEST_INFO(wait.err());
+    BOOST_TEST(wait.err().find("secrets.yaml:7:") != std::string::npos);
+    BOOST_TEST(wait.err().find("events.webhooks[0].secret_file: cannot read") != std::string::npos);
+
+    // A secret that is there but is no whsec_<base64>: an error for check too.
+    d.write("no-such-secret", "not-a-webhook-secret\n");
+    child_process malformed({"check", "--config", cfg}, token);
+    BOOST_TEST(malformed.wait(10s).value_or(-1) == 2);
+    BOOST_TEST_INFO(malformed.err());
+    BOOST_TEST(malformed.err().find("events.webhooks[0].secret_file") != std::string::npos);
+    BOOST_TEST(malformed.err().find("not-a-webhook-secret") == std::string::npos);   // never quoted
+}
+
 BOOST_AUTO_TEST_CASE(demo_shows_all_three_paths_and_exits_zero) {
     child_process demo({"demo"});
     auto rc = demo.wait(60s);
