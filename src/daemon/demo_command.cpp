@@ -174,6 +174,7 @@ int demo_command(demo_options const& options) {
         sim::simulator_options sim_options;
         sim_options.tls = *tls;
         sim_options.speed = options.speed;
+        sim_options.record_requests = false;
         sim::simulator simulator(ioc.get_executor(), *scenario, sim_options);
         if (auto r = simulator.start(); !r) throw std::runtime_error("simulator: " + r.error());
 
@@ -233,7 +234,7 @@ int demo_command(demo_options const& options) {
         asio::co_spawn(ioc, supervise(), log_on_failure("demo"));
         ioc.run();
         if (rc == exit_ok)
-            std::cout << "\nall imports are terminal; the simulator answered " << simulator.requests().size()
+            std::cout << "\nall imports are terminal; the simulator answered " << simulator.requests_answered()
                       << " requests" << std::endl;
         return rc;
     } catch (std::exception const& e) {

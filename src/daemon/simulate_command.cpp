@@ -85,11 +85,15 @@ int simulate_command(simulate_options const& options) {
         }
         so.tls = *ctx;
     }
+    // It may run for days: log each request, keep none.
+    so.record_requests = false;
     so.on_request = [](sim::request_record const& r) {
         auto const at = core::format_rfc3339(std::chrono::time_point_cast<std::chrono::milliseconds>(r.at));
-        std::cerr << at << " " << r.method << " " << r.target << " -> "
-                  << (r.status == 0 ? std::string("reset") : std::to_string(r.status))
-                  << (r.fault.empty() ? "" : " (fault " + r.fault + ")") << std::endl;
+        // One write per line: std::cerr is unbuffered.
+        std::string line = at + " " + r.method + " " + r.target + " -> " +
+                           (r.status == 0 ? std::string("reset") : std::to_string(r.status)) +
+                           (r.fault.empty() ? "" : " (fault " + r.fault + ")") + "\n";
+        std::cerr << line << std::flush;
     };
 
     asio::io_context ioc;

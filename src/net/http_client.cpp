@@ -87,10 +87,16 @@ struct resolve_state {
     tcp::resolver::results_type results;
 };
 
+constexpr std::size_t initial_read_buffer = 16 * 1024;
+
 struct connection {
     connection(asio::any_io_executor ex, ssl::context* tls_ctx) : resolver(ex) {
         if (tls_ctx) tls.emplace(ex, *tls_ctx);
         else plain.emplace(ex);
+        // Beast reads at most max(512, free capacity) at a time: without room,
+        // every response of more than 512 bytes (LD's headers alone are) takes
+        // two reads, two wake-ups and two timer re-arms.
+        buffer.reserve(initial_read_buffer);
     }
 
     beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }

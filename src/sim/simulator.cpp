@@ -83,6 +83,7 @@ struct simulator::impl {
     std::vector<live_fault> global_faults_;
     std::map<std::string, std::pair<simulated_import const*, std::vector<live_fault>>> imports_;
     std::vector<request_record> requests_;
+    std::uint64_t answered_ = 0;
     std::mt19937_64 fault_rng_;
     std::mt19937_64 id_rng_;
     steady_clock::time_point start_steady_ = steady_clock::now();
@@ -319,7 +320,8 @@ struct simulator::impl {
         rec.method = req.method;
         rec.target = req.target;
         auto reply = self->answer(req, rec);
-        self->requests_.push_back(rec);
+        ++self->answered_;
+        if (self->options_.record_requests) self->requests_.push_back(rec);
         if (self->options_.on_request) self->options_.on_request(rec);
         co_return reply;
     }
@@ -360,6 +362,7 @@ std::string simulator::base_url() const {
 }
 
 std::vector<request_record> const& simulator::requests() const { return impl_->requests_; }
+std::uint64_t simulator::requests_answered() const { return impl_->answered_; }
 
 void simulator::set_token(std::optional<std::string> token) { impl_->token_ = std::move(token); }
 

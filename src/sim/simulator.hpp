@@ -33,6 +33,9 @@ struct simulator_options {
     std::uint64_t seed = 1;                     // for fault probabilities
     /// Called once per request, after it was answered (simulate logs them).
     std::function<void(request_record const&)> on_request;
+    /// Keep every request for requests() (tests). Off for long-running use:
+    /// the list would grow without bound.
+    bool record_requests = true;
 };
 
 class simulator {
@@ -48,8 +51,10 @@ public:
     /// "http(s)://127.0.0.1:PORT"
     std::string base_url() const;
 
-    /// Every request so far, in arrival order.
+    /// Every request so far, in arrival order (empty unless record_requests).
     std::vector<request_record> const& requests() const;
+    /// How many requests were answered so far (always counted).
+    std::uint64_t requests_answered() const;
     /// Replaces the accepted token (tests: 401 then a valid token).
     void set_token(std::optional<std::string> token);
 
