@@ -32,6 +32,14 @@ engine::engine(asio::any_io_executor ex, std::unique_ptr<store::state_store> sto
 
 engine::~engine() = default;
 
+void engine::remember(core::config const& cfg) {
+    // The poller owns the watches; a second copy here would cost ~0.5 KiB a watch.
+    config_ = cfg;
+    config_.watches.clear();
+    config_.watches.shrink_to_fit();
+    watch_count_ = cfg.watches.size();
+}
+
 poller_settings engine::settings_for(core::config const& cfg, secrets const& s) const {
     poller_settings p;
     p.launchdarkly = cfg.launchdarkly;
@@ -52,7 +60,7 @@ std::vector<webhook_target> engine::targets_for(core::config const& cfg, secrets
 core::expected<void> engine::start(core::config const& cfg, secrets s) {
     auto stored = store_->load_watches();
     if (!stored) return core::fail(stored.error());
-    config_ = cfg;
+    remember(cfg);
     auto configured = poller_->configure(settings_for(cfg, s), cfg.watches, *stored);
     if (!configured) return configured;
     dispatcher_->set_dead_letter_retention(cfg.state.dead_letter_retention);
@@ -68,7 +76,7 @@ core::expected<void> engine::reload(core::config const& cfg, secrets s) {
     if (!stored) return core::fail(stored.error());
     auto configured = poller_->configure(settings_for(cfg, s), cfg.watches, *stored);
     if (!configured) return configured;
-    config_ = cfg;
+    remember(cfg);
     dispatcher_->set_dead_letter_retention(cfg.state.dead_letter_retention);
     dispatcher_->configure(targets_for(cfg, s));
     return {};

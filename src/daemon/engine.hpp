@@ -35,10 +35,13 @@ public:
     poller& polling() { return *poller_; }
     store::state_store& state() { return *store_; }
     metrics& counters() { return metrics_; }
+    /// The running config, without its watches (the poller holds those).
     core::config const& current_config() const { return config_; }
+    std::size_t watch_count() const { return watch_count_; }
     bool started() const { return started_; }
 
 private:
+    void remember(core::config const& cfg);
     poller_settings settings_for(core::config const& cfg, secrets const& s) const;
     std::vector<webhook_target> targets_for(core::config const& cfg, secrets const& s) const;
 
@@ -46,6 +49,7 @@ private:
     std::unique_ptr<store::state_store> store_;
     metrics metrics_;
     core::config config_;
+    std::size_t watch_count_ = 0;
     std::unique_ptr<poller> poller_;
     std::unique_ptr<webhook_dispatcher> dispatcher_;
     bool started_ = false;

@@ -121,7 +121,7 @@ private:
         engine_->counters().config_last_reload_successful = result.has_value();
         if (result)
             log_fields(core::log_level::info, "configuration reloaded from " + options_.config_path,
-                       {{"config", options_.config_path}, {"watches", engine_->current_config().watches.size()}});
+                       {{"config", options_.config_path}, {"watches", engine_->watch_count()}});
         else
             log_fields(core::log_level::error, "reload rejected, keeping the running configuration: " + result.error(),
                        {{"config", options_.config_path}, {"error", result.error()}});
