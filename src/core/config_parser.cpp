@@ -269,10 +269,8 @@ public:
 
     /// An absolute URL that must be https:// unless it points at loopback.
     url secure_url(val const& node, std::string const& path, std::string const& text) const {
-        auto u = parse_url(text);
-        if (!u) fail_at(node, path, "expected an absolute http:// or https:// URL");
-        if (!u->tls() && !is_loopback_host(u->host))
-            fail_at(node, path, "must use https:// (plain http:// only for loopback hosts)");
+        auto u = parse_secure_url(text);
+        if (!u) fail_at(node, path, u.error());
         return *u;
     }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/config.hpp"
+
 namespace importwatch::core {
 
 namespace {
@@ -100,6 +102,13 @@ std::optional<url> parse_url(std::string_view text) {
         u.target = std::string(rest);
     }
     return u;
+}
+
+expected<url> parse_secure_url(std::string_view text) {
+    auto u = parse_url(text);
+    if (!u) return fail("expected an absolute http:// or https:// URL");
+    if (!u->tls() && !is_loopback_host(u->host)) return fail("must use https:// (plain http:// only for loopback hosts)");
+    return *u;
 }
 
 } // namespace importwatch::core

@@ -4,6 +4,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/expected.hpp"
+
 namespace importwatch::core {
 
 struct url {
@@ -20,5 +22,9 @@ struct url {
 
 /// Parses an absolute http:// or https:// URL; nullopt for anything else.
 std::optional<url> parse_url(std::string_view text);
+
+/// A URL importwatch may talk to (SPEC §2): https://, or plain http:// only to
+/// a loopback host. The error says which rule failed.
+expected<url> parse_secure_url(std::string_view text);
 
 } // namespace importwatch::core

@@ -146,9 +146,8 @@ int demo_command(demo_options const& options) {
         return exit_usage;
     }
     if (options.webhook_url) {
-        auto u = core::parse_url(*options.webhook_url);
-        if (!u || (!u->tls() && !core::is_loopback_host(u->host))) {
-            std::cerr << "importwatch: --webhook: must be an https:// URL (http:// only for loopback hosts)\n";
+        if (auto u = core::parse_secure_url(*options.webhook_url); !u) {
+            std::cerr << "importwatch: --webhook: " << u.error() << "\n";
             return exit_usage;
         }
     }

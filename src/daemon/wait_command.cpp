@@ -46,9 +46,8 @@ core::expected<core::config> config_for_import(wait_options const& o) {
     core::config cfg;
     cfg.file = "(command line)";
     if (o.base_url) cfg.launchdarkly.base_url = *o.base_url;
-    auto url = core::parse_url(cfg.launchdarkly.base_url);
-    if (!url || (!url->tls() && !core::is_loopback_host(url->host)))
-        return core::fail("--base-url: must be an https:// URL (http:// only for loopback hosts)");
+    if (auto url = core::parse_secure_url(cfg.launchdarkly.base_url); !url)
+        return core::fail("--base-url: " + url.error());
     if (o.token_env && o.token_file) return core::fail("--token-env and --token-file exclude each other");
     if (o.token_env) cfg.launchdarkly.token_env = *o.token_env;
     if (o.token_file) cfg.launchdarkly.token_file = *o.token_file;

@@ -112,3 +112,13 @@ BOOST_AUTO_TEST_CASE(loopback_after_url_parsing) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(secure_urls_are_https_or_loopback_http) {
+    BOOST_TEST(parse_secure_url("https://hooks.example.com/x").has_value());
+    BOOST_TEST(parse_secure_url("http://127.0.0.1:8080/x").has_value());
+    BOOST_TEST(parse_secure_url("http://[::1]/x").has_value());
+    BOOST_TEST(parse_secure_url("http://localhost/x").has_value());
+    BOOST_TEST(parse_secure_url("http://hooks.example.com/x").error() ==
+               "must use https:// (plain http:// only for loopback hosts)");
+    BOOST_TEST(parse_secure_url("ftp://x").error() == "expected an absolute http:// or https:// URL");
+}
