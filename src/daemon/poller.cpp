@@ -1,6 +1,5 @@
 #include "daemon/poller.hpp"
 
-#include <cstdlib>
 #include <deque>
 #include <queue>
 #include <random>
@@ -31,11 +30,6 @@ struct due_entry {
     std::uint32_t generation;
     bool operator>(due_entry const& o) const { return due > o.due; }
 };
-
-std::optional<std::string> env(char const* name) {
-    if (char const* v = std::getenv(name)) return std::string(v);
-    return std::nullopt;
-}
 
 bool same_client(core::launchdarkly_config const& a, core::launchdarkly_config const& b) {
     return a.base_url == b.base_url && a.ca_file == b.ca_file && a.max_connections == b.max_connections &&
@@ -99,14 +93,9 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
             o.max_connections = static_cast<std::size_t>(settings.launchdarkly.max_connections);
             o.timeout = settings.launchdarkly.request_timeout;
             o.user_agent = std::string("importwatch/") + IMPORTWATCH_VERSION;
-            if (settings.launchdarkly.proxy) {
-                o.proxy = core::parse_url(*settings.launchdarkly.proxy);
-                if (core::is_loopback_host(base->host)) o.proxy.reset();
-            } else {
-                o.proxy = net::proxy_from_environment(*base, env("HTTPS_PROXY") ? env("HTTPS_PROXY") : env("https_proxy"),
-                                                      env("HTTP_PROXY") ? env("HTTP_PROXY") : env("http_proxy"),
-                                                      env("NO_PROXY") ? env("NO_PROXY") : env("no_proxy"));
-            }
+            auto proxy = net::proxy_for(*base, settings.launchdarkly.proxy);
+            if (!proxy) return core::fail("launchdarkly." + proxy.error());
+            o.proxy = *proxy;
             // Polls in flight keep the old pool alive until they finish.
             client_ = std::make_shared<net::http_client>(ex_, std::move(o));
         }

@@ -1,7 +1,6 @@
 #include "daemon/webhook_dispatcher.hpp"
 
 #include <algorithm>
-#include <cstdlib>
 #include <exception>
 #include <map>
 #include <random>
@@ -42,12 +41,6 @@ constexpr milliseconds store_retry_interval = 1s;
 constexpr auto purge_interval = 1h;
 // After abandoning in-flight attempts, how long to wait for them to unwind.
 constexpr auto abandon_wait = 1s;
-
-std::optional<std::string> getenv_either(char const* upper, char const* lower) {
-    if (char const* v = std::getenv(upper); v && *v) return std::string(v);
-    if (char const* v = std::getenv(lower); v && *v) return std::string(v);
-    return std::nullopt;
-}
 
 bool same_target(webhook_target const& a, webhook_target const& b) {
     auto const& x = a.config;
@@ -94,18 +87,9 @@ core::expected<std::shared_ptr<endpoint>> make_endpoint(asio::any_io_executor ex
     options.max_connections = max_in_flight_per_webhook;
     options.timeout = target.config.timeout;
     options.user_agent = user_agent;
-    // Loopback destinations are never proxied (SPEC §5).
-    if (!core::is_loopback_host(url->host)) {
-        if (target.config.proxy) {
-            auto proxy = core::parse_url(*target.config.proxy);
-            if (!proxy) return core::fail("proxy is not an absolute http URL");
-            options.proxy = *proxy;
-        } else {
-            options.proxy = net::proxy_from_environment(*url, getenv_either("HTTPS_PROXY", "https_proxy"),
-                                                        getenv_either("HTTP_PROXY", "http_proxy"),
-                                                        getenv_either("NO_PROXY", "no_proxy"));
-        }
-    }
+    auto proxy = net::proxy_for(*url, target.config.proxy);
+    if (!proxy) return core::fail(proxy.error());
+    options.proxy = *proxy;
     auto ep = std::make_shared<endpoint>();
     ep->url = *url;
     ep->redacted_url = url->redacted();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <list>
 #include <set>
 
@@ -16,6 +17,8 @@
 #include <boost/beast/ssl.hpp>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
+
+#include "core/config.hpp"
 
 namespace importwatch::net {
 
@@ -525,6 +528,23 @@ std::optional<core::url> proxy_from_environment(core::url const& target,
     auto proxy = core::parse_url(value);
     if (!proxy || proxy->scheme != "http") return std::nullopt;
     return proxy;
+}
+
+core::expected<std::optional<core::url>> proxy_for(core::url const& target,
+                                                   std::optional<std::string> const& configured) {
+    if (core::is_loopback_host(target.host)) return std::optional<core::url>{};
+    if (configured) {
+        auto proxy = core::parse_url(*configured);
+        if (!proxy) return core::fail("proxy is not an absolute http URL");
+        return std::optional<core::url>(*proxy);
+    }
+    auto env = [](char const* upper, char const* lower) -> std::optional<std::string> {
+        if (char const* v = std::getenv(upper); v && *v) return std::string(v);
+        if (char const* v = std::getenv(lower); v && *v) return std::string(v);
+        return std::nullopt;
+    };
+    return proxy_from_environment(target, env("HTTPS_PROXY", "https_proxy"), env("HTTP_PROXY", "http_proxy"),
+                                  env("NO_PROXY", "no_proxy"));
 }
 
 } // namespace importwatch::net

@@ -587,3 +587,36 @@ BOOST_AUTO_TEST_CASE(proxy_from_environment_cases) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// Both pools (LaunchDarkly and webhooks) pick their proxy through proxy_for.
+BOOST_AUTO_TEST_CASE(proxy_for_loopback_configured_and_environment) {
+    auto const remote = *core::parse_url("https://hooks.example.com/x");
+    auto const local = *core::parse_url("http://127.0.0.1:8080/x");
+    ::setenv("HTTPS_PROXY", "http://env-proxy:3128", 1);
+    ::unsetenv("NO_PROXY");
+    ::unsetenv("no_proxy");
+
+    // Loopback is never proxied, not even through a configured proxy.
+    auto none = net::proxy_for(local, std::string("http://cfg-proxy:3128"));
+    BOOST_TEST_REQUIRE(none.has_value());
+    BOOST_TEST(!none->has_value());
+
+    // A configured proxy wins over the environment.
+    auto configured = net::proxy_for(remote, std::string("http://cfg-proxy:3128"));
+    BOOST_TEST_REQUIRE((configured.has_value() && configured->has_value()));
+    BOOST_TEST((*configured)->host == "cfg-proxy");
+
+    auto from_env = net::proxy_for(remote, std::nullopt);
+    BOOST_TEST_REQUIRE((from_env.has_value() && from_env->has_value()));
+    BOOST_TEST((*from_env)->host == "env-proxy");
+
+    // An empty variable counts as unset.
+    ::setenv("HTTPS_PROXY", "", 1);
+    ::unsetenv("https_proxy");
+    auto empty = net::proxy_for(remote, std::nullopt);
+    BOOST_TEST_REQUIRE(empty.has_value());
+    BOOST_TEST(!empty->has_value());
+    ::unsetenv("HTTPS_PROXY");
+
+    BOOST_TEST(!net::proxy_for(remote, std::string("not a url")).has_value());
+}
