@@ -11,6 +11,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "core/duration.hpp"
+#include "core/spelling.hpp"
 #include "core/url.hpp"
 
 namespace importwatch::core {
@@ -22,39 +23,6 @@ namespace {
 struct config_error {
     std::string message;
 };
-
-// Optimal string alignment distance (Levenshtein plus adjacent swaps), for
-// "did you mean" hints.
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-    std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
-    for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-    for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-    for (std::size_t i = 1; i <= a.size(); ++i) {
-        for (std::size_t j = 1; j <= b.size(); ++j) {
-            std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-            d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-                d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-        }
-    }
-    return d[a.size()][b.size()];
-}
-
-template <class Range>
-std::optional<std::string> closest(std::string_view word, Range const& candidates) {
-    // Close enough to be a typo, not a different word: "intervall", "watch".
-    std::size_t limit = std::max<std::size_t>(2, std::min<std::size_t>(3, word.size() / 3));
-    std::optional<std::string> best;
-    std::size_t best_distance = limit + 1;
-    for (std::string_view candidate : candidates) {
-        std::size_t d = edit_distance(word, candidate);
-        if (d < best_distance && d < candidate.size() && d < word.size()) {
-            best_distance = d;
-            best = std::string(candidate);
-        }
-    }
-    return best;
-}
 
 std::string location(std::string const& file, YAML::Mark const& mark) {
     if (mark.is_null()) return file;
@@ -160,7 +128,7 @@ public:
             std::string key_path = join(path, name);
             if (!allowed.empty() &&
                 std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
-                if (auto hint = closest(name, allowed))
+                if (auto hint = closest_match(name, allowed))
                     fail_at(key, key_path, "unknown key (did you mean \"" + *hint + "\"?)");
                 std::string list;
                 for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
@@ -475,7 +443,7 @@ webhook_config parse_webhook(parser const& p, val const& node, std::string const
                 std::string type = p.string(items[i], ip);
                 if (std::find(std::begin(event_types), std::end(event_types), type) == std::end(event_types)) {
                     std::string message = "unknown event type \"" + type + "\"";
-                    if (auto hint = closest(type, std::vector<std::string_view>(std::begin(event_types), std::end(event_types))))
+                    if (auto hint = closest_match(type, std::vector<std::string_view>(std::begin(event_types), std::end(event_types))))
                         message += " (did you mean \"" + *hint + "\"?)";
                     p.fail_at(items[i], ip, message);
                 }
@@ -699,7 +667,7 @@ config parse_config_or_throw(std::string_view yaml_text, std::string const& file
             for (std::size_t i = 0; i < hook.watches.size(); ++i) {
                 if (names.count(hook.watches[i])) continue;
                 std::string message = "no watch named \"" + hook.watches[i] + "\"";
-                if (auto hint = closest(hook.watches[i], names)) message += " (did you mean \"" + *hint + "\"?)";
+                if (auto hint = closest_match(hook.watches[i], names)) message += " (did you mean \"" + *hint + "\"?)";
                 p.fail_at(marks[h].watch_nodes[i], index(index("events.webhooks", h) + ".watches", i), message);
             }
         }

@@ -10,6 +10,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "core/duration.hpp"
+#include "core/spelling.hpp"
 
 namespace importwatch::sim {
 
@@ -42,21 +43,6 @@ constexpr type_name fault_type_names[] = {
 constexpr std::array<std::string_view, 10> fault_keys{
     "type", "from", "until", "count", "probability", "status", "retry_after", "retry_after_date", "reset_in", "delay",
 };
-
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-    std::vector<std::size_t> row(b.size() + 1);
-    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-    for (std::size_t i = 1; i <= a.size(); ++i) {
-        std::size_t diagonal = row[0];
-        row[0] = i;
-        for (std::size_t j = 1; j <= b.size(); ++j) {
-            std::size_t const above = row[j];
-            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-            diagonal = above;
-        }
-    }
-    return row[b.size()];
-}
 
 bool valid_key(std::string_view s) {
     if (s.empty() || s == "." || s == "..") return false;
@@ -130,13 +116,7 @@ private:
                 if (!not_here.empty() && std::find(fault_keys.begin(), fault_keys.end(), key) != fault_keys.end())
                     fail_at(kv.first, key_path, std::string(not_here));
                 std::string message = "unknown key";
-                std::string_view best;
-                std::size_t best_distance = 3;   // suggest only close matches
-                for (auto candidate : allowed) {
-                    auto const d = edit_distance(key, candidate);
-                    if (d < best_distance) best_distance = d, best = candidate;
-                }
-                if (!best.empty()) message += " (did you mean \"" + std::string(best) + "\"?)";
+                if (auto hint = core::closest_match(key, allowed)) message += " (did you mean \"" + *hint + "\"?)";
                 fail_at(kv.first, key_path, message);
             }
             if (m.find(key)) fail_at(kv.first, key_path, "duplicate key");
