@@ -50,7 +50,6 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
     std::function<void()> on_settled_;
 
     poller_settings settings_;
-    bool configured_ = false;
     std::string target_prefix_;               // base_url path without trailing '/'
     std::shared_ptr<net::http_client> client_;
     asio::system_timer wakeup_;
@@ -103,7 +102,6 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
         while (!target_prefix_.empty() && target_prefix_.back() == '/') target_prefix_.pop_back();
         gate_.reconfigure(settings.launchdarkly.max_requests_per_second, settings.polling.backoff);
         settings_ = std::move(settings);
-        configured_ = true;
 
         std::map<std::string, std::uint32_t> existing;
         for (std::uint32_t i = 0; i < slots_.size(); ++i)

@@ -177,7 +177,7 @@ struct state_store::impl {
 
     statement begin_immediate, commit_tx, rollback_tx;
     statement upsert_watch, insert_outbox, select_watches;
-    statement select_heads, select_next_due;
+    statement select_heads;
     statement update_delivered, update_reschedule, update_dead;
     statement select_outbox, replay_all, replay_one, purge;
     statement select_backlog;
@@ -291,7 +291,6 @@ core::expected<void> state_store::impl::prepare_all() {
         // smallest sequence. Dead rows count as done and block nothing.
         {select_heads, std::string("SELECT ") + prefixed_columns("o") + " FROM " + heads_join +
                            " ORDER BY o.next_attempt_ms, o.id"},
-        {select_next_due, std::string("SELECT MIN(o.next_attempt_ms) FROM ") + heads_join},
         {update_delivered, "DELETE FROM outbox WHERE id = ?1"},
         {update_reschedule, "UPDATE outbox SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4 WHERE id = ?1"},
         {update_dead, "UPDATE outbox SET attempts = ?2, last_error = ?3, dead = 1, dead_since_ms = ?4 WHERE id = ?1"},
@@ -488,15 +487,6 @@ core::expected<std::vector<delivery>> state_store::delivery_heads() {
     while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_delivery(s));
     if (rc != SQLITE_DONE) return core::fail("delivery heads: " + impl_->errmsg());
     return out;
-}
-
-core::expected<std::optional<sys_ms>> state_store::next_due() {
-    auto& s = impl_->select_next_due;
-    reset_guard g{s};
-    int rc = s.step();
-    if (rc != SQLITE_ROW) return core::fail("next due: " + impl_->errmsg());
-    if (s.is_null(0)) return std::optional<sys_ms>{};
-    return std::optional<sys_ms>{from_ms(s.int64(0))};
 }
 
 core::expected<void> state_store::mark_delivered(std::int64_t id) {

@@ -71,8 +71,6 @@ public:
     /// For each (webhook, watch) the oldest pending delivery — the only one
     /// that may be attempted (order per webhook and watch) — across all webhooks.
     core::expected<std::vector<delivery>> delivery_heads();
-    /// Earliest next_attempt among pending deliveries, if any.
-    core::expected<std::optional<sys_ms>> next_due();
 
     core::expected<void> mark_delivered(std::int64_t id);
     core::expected<void> reschedule(std::int64_t id, int attempts, sys_ms next_attempt,

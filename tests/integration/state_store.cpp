@@ -225,10 +225,6 @@ BOOST_AUTO_TEST_CASE(delivery_heads_keep_order_and_skip_dead_rows) {
     BOOST_TEST(by.at({"ops", "A"}).attempts == 1);
     BOOST_TEST(by.at({"ops", "A"}).last_error == "HTTP 500");
     BOOST_TEST((by.at({"ops", "A"}).next_attempt == at(60'000)));
-    // next_due looks at heads only: the non-head rows due at 1000 do not count.
-    auto due = st->next_due();
-    BOOST_TEST_REQUIRE(due.has_value());
-    BOOST_TEST((*due == std::optional<core::sys_ms>(at(1000))));
 
     // Dead-lettered counts as done: event 2 becomes the head.
     BOOST_TEST_REQUIRE(st->mark_dead(a1.id, 2, "HTTP 410", at(70'000)).has_value());
@@ -251,10 +247,9 @@ BOOST_AUTO_TEST_CASE(delivery_heads_keep_order_and_skip_dead_rows) {
     BOOST_TEST(backlog->at("ops").dead == 1u);
     BOOST_TEST(backlog->at("ops").pending == 3u);   // A3, B1, B2
 
-    // No pending heads: next_due is empty.
+    // An empty outbox has no heads.
     testing::temp_dir tmp2;
     auto empty = open_or_die(tmp2.path().string());
-    BOOST_TEST(!empty->next_due()->has_value());
     BOOST_TEST(empty->delivery_heads()->empty());
 }
 
