@@ -13,6 +13,7 @@
 #include "core/duration.hpp"
 #include "core/spelling.hpp"
 #include "core/url.hpp"
+#include "core/webhook_headers.hpp"
 
 namespace importwatch::core {
 
@@ -400,12 +401,6 @@ void parse_polling(parser const& p, val const& node, polling_config& polling) {
     }
 }
 
-// Headers importwatch sets itself; letting the config override them would
-// break signing or HTTP framing.
-constexpr std::string_view reserved_headers[] = {
-    "content-type", "content-length", "transfer-encoding", "host", "connection",
-    "webhook-id", "webhook-timestamp", "webhook-signature"};
-
 struct webhook_marks {
     std::vector<val> watch_nodes;   // one per entry of webhook_config::watches
     YAML::Mark name;
@@ -464,8 +459,7 @@ webhook_config parse_webhook(parser const& p, val const& node, std::string const
                 std::string hp = join(kp, h.key);
                 if (!is_token(h.key)) p.fail_at(h.key_node, hp, "not a valid header name");
                 std::string folded = lower(h.key);
-                if (std::find(std::begin(reserved_headers), std::end(reserved_headers), folded) !=
-                    std::end(reserved_headers))
+                if (core::is_reserved_webhook_header(h.key))
                     p.fail_at(h.key_node, hp, "is set by importwatch and cannot be configured");
                 if (!seen.insert(folded).second)
                     p.fail_at(h.key_node, hp, "duplicate header (names are case-insensitive)");

@@ -16,6 +16,7 @@
 
 #include "core/delivery_policy.hpp"
 #include "core/url.hpp"
+#include "core/webhook_headers.hpp"
 #include "core/webhook_signature.hpp"
 #include "daemon/clock.hpp"
 #include "daemon/log_sink.hpp"
@@ -48,19 +49,6 @@ bool same_target(webhook_target const& a, webhook_target const& b) {
     return x.name == y.name && x.url == y.url && x.secret_file == y.secret_file && x.secret_env == y.secret_env &&
            x.types == y.types && x.watches == y.watches && x.headers == y.headers && x.timeout == y.timeout &&
            x.ca_file == y.ca_file && x.max_age == y.max_age && x.proxy == y.proxy && a.key == b.key;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char l, char r) {
-        auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-        return lower(l) == lower(r);
-    });
-}
-
-// Headers the Standard Webhooks scheme defines: configured headers cannot replace them.
-bool is_protocol_header(std::string_view name) {
-    return iequals(name, "content-type") || iequals(name, "webhook-id") || iequals(name, "webhook-timestamp") ||
-           iequals(name, "webhook-signature") || iequals(name, "user-agent");
 }
 
 // One configured webhook and its connection pool.
@@ -240,7 +228,7 @@ struct webhook_dispatcher::impl : std::enable_shared_from_this<impl> {
             request.headers.emplace_back("webhook-signature",
                                          core::webhook_signature(*ep->target.key, d.event_id, timestamp, d.body));
         for (auto const& [name, value] : ep->target.config.headers)
-            if (!is_protocol_header(name)) request.headers.emplace_back(name, value);
+            if (!core::is_reserved_webhook_header(name)) request.headers.emplace_back(name, value);
         request.body = d.body;
 
         auto outcome = co_await ep->client->send(std::move(request));

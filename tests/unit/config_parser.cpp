@@ -199,6 +199,10 @@ BOOST_AUTO_TEST_CASE(bad_configs_give_exact_messages) {
          "events:\n  webhooks:\n    - name: ops\n      url: https://h.example/\n"
          "      headers: {Webhook-Signature: forged}\n",
          "c.yaml:5:17: events.webhooks[0].headers.Webhook-Signature: is set by importwatch and cannot be configured"},
+        {"reserved header User-Agent, any case",
+         "events:\n  webhooks:\n    - name: ops\n      url: https://h.example/\n"
+         "      headers: {user-AGENT: mine}\n",
+         "c.yaml:5:17: events.webhooks[0].headers.user-AGENT: is set by importwatch and cannot be configured"},
         {"header name with a space",
          "events:\n  webhooks:\n    - name: ops\n      url: https://h.example/\n      headers: {\"X Team\": ops}\n",
          "c.yaml:5:17: events.webhooks[0].headers.X Team: not a valid header name"},
