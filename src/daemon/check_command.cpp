@@ -71,10 +71,8 @@ int check_command(std::string const& config_path) {
     if (auto token = read_api_token(ld); !token)
         judge(token.error(), secret_present(ld.token_file, ld.token_file ? std::nullopt : std::optional(ld.token_env)));
     warn_unreadable("launchdarkly.ca_file", ld.ca_file);
-    for (auto const& hook : cfg->webhooks) {
-        if (auto key = read_webhook_key(hook); !key) judge(key.error(), secret_present(hook.secret_file, hook.secret_env));
-        warn_unreadable("events.webhooks[" + hook.name + "].ca_file", hook.ca_file);
-    }
+    for (auto const& problem : webhook_secret_problems(*cfg)) judge(problem.message, problem.present);
+    for (auto const& hook : cfg->webhooks) warn_unreadable("events.webhooks[" + hook.name + "].ca_file", hook.ca_file);
     for (auto const& warning : core::config_warnings(*cfg)) std::cerr << "warning: " << warning << "\n";
     return malformed ? exit_usage : exit_ok;
 }

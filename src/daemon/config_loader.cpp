@@ -185,6 +185,14 @@ core::expected<secrets> read_secrets(core::config const& cfg) {
     return s;
 }
 
+std::vector<secret_problem> webhook_secret_problems(core::config const& cfg) {
+    std::vector<secret_problem> problems;
+    for (auto const& hook : cfg.webhooks)
+        if (auto key = read_webhook_key(hook); !key)
+            problems.push_back({key.error(), secret_present(hook.secret_file, hook.secret_env)});
+    return problems;
+}
+
 bool secret_present(std::optional<std::string> const& file, std::optional<std::string> const& env) {
     if (file) {
         auto text = read_file(*file);

@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/config.hpp"
 #include "core/expected.hpp"
@@ -40,5 +41,16 @@ core::expected<secrets> read_secrets(core::config const& cfg);
 /// are not) only warns when it does not; a secret that is there but malformed
 /// is an error for every command.
 bool secret_present(std::optional<std::string> const& file, std::optional<std::string> const& env);
+
+/// A webhook secret that cannot be used. `present` tells a secret that is
+/// there but malformed (an error for every command) from one that is not
+/// there at all (only a warning where no webhook is delivered).
+struct secret_problem {
+    std::string message;   // names the webhook and the source, never the content
+    bool present;
+};
+
+/// The webhooks of `cfg` whose secret cannot be read or decoded.
+std::vector<secret_problem> webhook_secret_problems(core::config const& cfg);
 
 } // namespace importwatch::daemon

@@ -340,10 +340,14 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
             apply(i, core::fail_watch(view(s), s.state, failure, now, rng_), now, /*polled=*/false);
             ++failed;
         }
+        // wait stops at a failed watch; run goes on polling so that a fixed token recovers.
         log_fields(core::log_level::error,
-                   fmt::format("LaunchDarkly rejected the API token (HTTP 401): every watch is marked failed; "
-                               "polling every {} until a token works",
-                               core::format_duration(settings_.polling.backoff.max)),
+                   settings_.stop_failed_watches
+                       ? std::string("LaunchDarkly rejected the API token (HTTP 401): every watch is marked failed "
+                                     "and polling stops")
+                       : fmt::format("LaunchDarkly rejected the API token (HTTP 401): every watch is marked failed; "
+                                     "polling every {} until a token works",
+                                     core::format_duration(settings_.polling.backoff.max)),
                    {{"http_status", 401}, {"failed_watches", failed + 1}});
     }
 

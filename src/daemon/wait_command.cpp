@@ -88,13 +88,20 @@ int wait_command(wait_options const& options) {
         std::cerr << "importwatch: " << cfg.error() << "\n";
         return exit_usage;
     }
-    // Every secret the config names, webhooks' too: unreadable ones are
-    // config errors for wait as for run, though wait delivers no webhooks.
-    auto secrets = read_secrets(*cfg);
-    if (!secrets) {
-        std::cerr << "importwatch: " << secrets.error() << "\n";
+    // wait needs the API token. It delivers no webhooks, so a webhook secret
+    // that is not there is only a warning, as for `check`; one that is there
+    // but malformed is a config error for every command.
+    auto token = read_api_token(cfg->launchdarkly);
+    if (!token) {
+        std::cerr << "importwatch: " << token.error() << "\n";
         return exit_usage;
     }
+    bool malformed = false;
+    for (auto const& problem : webhook_secret_problems(*cfg)) {
+        std::cerr << (problem.present ? "importwatch: " : "warning: ") << problem.message << "\n";
+        malformed = malformed || problem.present;
+    }
+    if (malformed) return exit_usage;
 
     asio::io_context ioc(1);
     metrics counters;
@@ -105,7 +112,7 @@ int wait_command(wait_options const& options) {
     poller_settings settings;
     settings.launchdarkly = cfg->launchdarkly;
     settings.polling = cfg->polling;
-    settings.token = secrets->api_token;
+    settings.token = std::move(*token);
     settings.stop_failed_watches = true;
     if (auto r = watcher.configure(settings, cfg->watches, {}); !r) {
         std::cerr << "importwatch: " << r.error() << "\n";

@@ -151,7 +151,14 @@ imports:
     BOOST_TEST(wait("halted").first == 1);
     BOOST_TEST(wait("missing").first == 3);                                   // 404
     BOOST_TEST(wait("forever", {"--timeout", "500ms"}).first == 4);
-    BOOST_TEST(wait("done", {}, {{"SIM_TOKEN", "wrong-token"}}).first == 3);  // 401
+    {
+        // 401: wait says what it does, which is to stop, not to poll on.
+        auto [rc, out] = wait("done", {}, {{"SIM_TOKEN", "wrong-token"}});
+        BOOST_TEST_INFO(out);
+        BOOST_TEST(rc == 3);
+        BOOST_TEST(out.find("every watch is marked failed and polling stops") != std::string::npos);
+        BOOST_TEST(out.find("until a token works") == std::string::npos);
+    }
     BOOST_TEST(wait("done", {}, {{"SIM_TOKEN", ""}}).first == 2);             // unset token: config error
 }
 
@@ -222,9 +229,10 @@ BOOST_AUTO_TEST_CASE(check_accepts_good_and_rejects_bad_configs) {
     BOOST_TEST(missing.err().find("nope.yaml") != std::string::npos);
 }
 
-// SPEC §1: an unset token variable or unreadable token/secret file is a warning
-// for check and a config error (exit 2, naming file, line, column and key)
-// for run and wait; a secret that is there but malformed is an error for all.
+// An unset token variable or unreadable token/secret file is a warning for
+// check and a config error (exit 2, naming file, line, column and key) for
+// run; wait needs only the token, so a missing webhook secret is a warning
+// there too. A secret that is there but malformed is an error for all.
 BOOST_AUTO_TEST_CASE(secrets_missing_warn_in_check_and_fail_run_and_wait) {
     temp_dir d;
     auto const state = (d.path() / "state").string();
@@ -247,10 +255,17 @@ BOOST_AUTO_TEST_CASE(secrets_missing_warn_in_check_and_fail_run_and_wait) {
     BOOST_TEST(run.err().find("secrets.yaml:2:3: launchdarkly.token_env: IW_TEST_TOKEN is not set") !=
                std::string::npos);
 
-    // The token is there now, the webhook secret file still is not.
-    child_process wait({"wait", "--config", cfg, "--timeout", "5s"}, token);
-    BOOST_TEST(wait.wait(10s).value_or(-1) == 2);
+    child_process wait_no_token({"wait", "--config", cfg, "--timeout", "5s"}, no_token);
+    BOOST_TEST(wait_no_token.wait(10s).value_or(-1) == 2);
+    BOOST_TEST(wait_no_token.err().find("launchdarkly.token_env: IW_TEST_TOKEN is not set") != std::string::npos);
+
+    // The token is there now, the webhook secret file still is not: wait
+    // delivers no webhooks, so it warns and polls (until its timeout here,
+    // as this watch's API is out of reach).
+    child_process wait({"wait", "--config", cfg, "--timeout", "1s"}, token);
+    BOOST_TEST(wait.wait(10s).value_or(-1) == 4);
     BOOST_TEST_INFO(wait.err());
+    BOOST_TEST(wait.err().find("warning: ") != std::string::npos);
     BOOST_TEST(wait.err().find("secrets.yaml:7:") != std::string::npos);
     BOOST_TEST(wait.err().find("events.webhooks[0].secret_file: cannot read") != std::string::npos);
 
@@ -261,6 +276,9 @@ BOOST_AUTO_TEST_CASE(secrets_missing_warn_in_check_and_fail_run_and_wait) {
     BOOST_TEST_INFO(malformed.err());
     BOOST_TEST(malformed.err().find("events.webhooks[0].secret_file") != std::string::npos);
     BOOST_TEST(malformed.err().find("not-a-webhook-secret") == std::string::npos);   // never quoted
+    child_process wait_malformed({"wait", "--config", cfg, "--timeout", "5s"}, token);
+    BOOST_TEST(wait_malformed.wait(10s).value_or(-1) == 2);
+    BOOST_TEST(wait_malformed.err().find("not-a-webhook-secret") == std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(demo_shows_all_three_paths_and_exits_zero) {
