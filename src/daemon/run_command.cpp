@@ -9,7 +9,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
-#include <systemd/sd-daemon.h>
 
 #include "core/config_parser.hpp"
 #include "core/duration.hpp"
@@ -19,16 +18,12 @@
 #include "daemon/engine.hpp"
 #include "daemon/log_sink.hpp"
 #include "daemon/spawn.hpp"
+#include "daemon/systemd_notify.hpp"
 
 namespace importwatch::daemon {
 namespace {
 
 using namespace std::chrono_literals;
-
-void notify_systemd(std::string const& state) {
-    // A no-op unless NOTIFY_SOCKET is set.
-    sd_notify(0, state.c_str());
-}
 
 std::string status_line(engine& e) {
     std::size_t active = 0, terminal = 0, failed = 0;
@@ -170,9 +165,9 @@ private:
     }
 
     asio::awaitable<void> feed_watchdog() {
-        std::uint64_t usec = 0;
-        if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) co_return;
-        auto const period = std::chrono::microseconds(usec / 2);
+        auto const timeout = systemd_watchdog_timeout();
+        if (!timeout) co_return;
+        auto const period = *timeout / 2;
         for (;;) {
             notify_systemd("WATCHDOG=1\n" + status_line(*engine_));
             watchdog_.expires_after(period);
