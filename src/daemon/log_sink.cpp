@@ -1,6 +1,11 @@
 #include "daemon/log_sink.hpp"
 
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -37,15 +42,44 @@ char const* level_name(spdlog::level::level_enum l) {
     }
 }
 
+/// The sd-daemon priority prefix journald reads off each stderr line
+/// (syslog levels: err 3, warning 4, info 6, debug 7).
+char const* journal_prefix(spdlog::level::level_enum l) {
+    switch (l) {
+    case spdlog::level::trace:
+    case spdlog::level::debug: return "<7>";
+    case spdlog::level::info: return "<6>";
+    case spdlog::level::warn: return "<4>";
+    case spdlog::level::err:
+    case spdlog::level::critical: return "<3>";
+    default: return "<6>";
+    }
+}
+
+/// Whether stderr is the journal: systemd sets JOURNAL_STREAM to the
+/// device:inode of the stream it connected, so a redirected stderr (or a
+/// child that inherited the variable) does not match and gets no prefixes.
+bool stderr_is_journal() {
+    char const* env = std::getenv("JOURNAL_STREAM");
+    if (!env) return false;
+    unsigned long long dev = 0, ino = 0;
+    char tail = 0;
+    if (std::sscanf(env, "%llu:%llu%c", &dev, &ino, &tail) != 2) return false;
+    struct stat st {};
+    if (::fstat(STDERR_FILENO, &st) != 0) return false;
+    return static_cast<unsigned long long>(st.st_dev) == dev && static_cast<unsigned long long>(st.st_ino) == ino;
+}
+
 std::string timestamp(std::chrono::system_clock::time_point t) {
     return core::format_rfc3339(std::chrono::floor<std::chrono::milliseconds>(t));
 }
 
 /// Formats spdlog lines as our text or JSON lines. A payload that already is a
 /// whole line (events) is marked by a leading '\x1e' and passed through.
+/// With `journal`, each line starts with its priority prefix.
 class line_formatter final : public spdlog::formatter {
 public:
-    explicit line_formatter(core::log_format f) : format_(f) {}
+    line_formatter(core::log_format f, bool journal) : format_(f), journal_(journal) {}
 
     void format(spdlog::details::log_msg const& msg, spdlog::memory_buf_t& dest) override {
         std::string_view payload(msg.payload.data(), msg.payload.size());
@@ -66,15 +100,27 @@ public:
             line += payload;
         }
         line += '\n';
+        if (journal_) {
+            // journald splits on newlines: every piece gets the priority.
+            std::string_view const prefix = journal_prefix(msg.level);
+            for (std::size_t i = 0; i < line.size();) {
+                auto const end = line.find('\n', i) + 1;
+                dest.append(prefix.data(), prefix.data() + prefix.size());
+                dest.append(line.data() + i, line.data() + end);
+                i = end;
+            }
+            return;
+        }
         dest.append(line.data(), line.data() + line.size());
     }
 
     std::unique_ptr<spdlog::formatter> clone() const override {
-        return std::make_unique<line_formatter>(format_);
+        return std::make_unique<line_formatter>(format_, journal_);
     }
 
 private:
     core::log_format format_;
+    bool journal_;
 };
 
 } // namespace
@@ -93,7 +139,7 @@ void configure_logging(core::log_format format, core::log_level level, bool to_s
         spdlog::register_logger(logger);
         spdlog::set_default_logger(logger);
     }
-    logger->set_formatter(std::make_unique<line_formatter>(format));
+    logger->set_formatter(std::make_unique<line_formatter>(format, !to_stdout && stderr_is_journal()));
     logger->set_level(to_spdlog(level));
     logger->flush_on(spdlog::level::trace);
 }
