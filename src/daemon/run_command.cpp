@@ -25,15 +25,21 @@ namespace {
 
 using namespace std::chrono_literals;
 
+/// `systemctl status` shows this line: "3 watches: 2 polling, 1 complete, 0 failed"
+/// (", 1 stopped" is added only when an import was stopped).
 std::string status_line(engine& e) {
-    std::size_t active = 0, terminal = 0, failed = 0;
+    std::size_t total = 0, polling = 0, complete = 0, stopped = 0, failed = 0;
     for (auto const& s : e.polling().watches()) {
         if (s.removed) continue;
-        if (s.state.terminal()) ++terminal;
+        ++total;
+        if (s.state.terminal()) ++(s.state.status == "complete" ? complete : stopped);
         else if (s.state.failure) ++failed;
-        else ++active;
+        else ++polling;
     }
-    return fmt::format("STATUS={} watches polling, {} terminal, {} failed", active, terminal, failed);
+    auto line = fmt::format("STATUS={} watch{}: {} polling, {} complete, {} failed", total, total == 1 ? "" : "es",
+                            polling, complete, failed);
+    if (stopped) line += fmt::format(", {} stopped", stopped);
+    return line;
 }
 
 class daemon_process {
