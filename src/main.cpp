@@ -2,6 +2,7 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/program_options.hpp>
@@ -191,7 +192,11 @@ int main(int argc, char** argv) {
         return daemon::exit_ok;
     }
     if (args[0] == "--version") {
-        std::cout << "importwatch " << IMPORTWATCH_VERSION << "\n";
+        // IMPORTWATCH_REVISION: `git describe` of the checkout it was built from, or "".
+        std::string_view const revision = IMPORTWATCH_REVISION;
+        std::cout << "importwatch " << IMPORTWATCH_VERSION;
+        if (!revision.empty()) std::cout << " (git " << revision << ")";
+        std::cout << "\n";
         return daemon::exit_ok;
     }
     try {
