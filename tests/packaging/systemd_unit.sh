@@ -28,7 +28,14 @@ docs=$(find "$stage" -path '*/doc/importwatch' -type d)
 for f in README.md LICENSE docs/operations.md config/reference.yaml; do
   [[ -f $docs/$f ]] || { echo "FAIL: $f not installed in the doc dir" >&2; exit 1; }
 done
-echo "ok: installed $bin, $(basename "$unit") into ${unit#"$stage"}, $config, the documents"
+version=$("$stage$bin" --version)
+[[ $version =~ ^importwatch\ [0-9]+\.[0-9]+\.[0-9]+( \(git [0-9a-f]{7,}(-dirty)?\))?$ ]] \
+  || { echo "FAIL: importwatch --version says '$version'" >&2; exit 1; }
+source_dir=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt")
+if [[ $(git -C "$source_dir" rev-parse --show-toplevel 2>/dev/null) == "$(realpath "$source_dir")" ]]; then
+  [[ $version == *"(git "* ]] || { echo "FAIL: built from a checkout, but --version names no revision: $version" >&2; exit 1; }
+fi
+echo "ok: installed $bin ($version), $(basename "$unit") into ${unit#"$stage"}, $config, the documents"
 
 # verify checks that the commands exist: point them at the staged binary.
 check_unit=$stage/verify/importwatch.service
