@@ -29,7 +29,8 @@ for f in README.md LICENSE docs/operations.md config/reference.yaml; do
   [[ -f $docs/$f ]] || { echo "FAIL: $f not installed in the doc dir" >&2; exit 1; }
 done
 version=$("$stage$bin" --version)
-[[ $version =~ ^importwatch\ [0-9]+\.[0-9]+\.[0-9]+( \(git [0-9a-f]{7,}(-dirty)?\))?$ ]] \
+version_form='^importwatch [0-9]+\.[0-9]+\.[0-9]+( \(git [^)]+\))?$'
+[[ $version =~ $version_form ]] \
   || { echo "FAIL: importwatch --version says '$version'" >&2; exit 1; }
 source_dir=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt")
 if [[ $(git -C "$source_dir" rev-parse --show-toplevel 2>/dev/null) == "$(realpath "$source_dir")" ]]; then
