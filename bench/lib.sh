@@ -210,8 +210,9 @@ wait_until() {
 
 # Writes an importwatch config: $1 file, $2 base_url, $3 watch count,
 # $4 interval, $5 admin port, $6 state dir, then extra YAML appended as is.
-# Watches use UUID-shaped import ids and realistic keys; the token comes from
-# BENCH_LD_TOKEN in the environment.
+# Watches are written in block style, as in the reference config, with
+# UUID-shaped import ids; the token comes from BENCH_LD_TOKEN in the
+# environment.
 write_importwatch_config() {
   local file=$1 base_url=$2 watches=$3 interval=$4 admin_port=$5 state_dir=$6 extra=${7:-}
   {
@@ -224,7 +225,7 @@ write_importwatch_config() {
     printf 'watches:\n'
     awk -v n="$watches" 'BEGIN {
       for (i = 0; i < n; ++i)
-        printf "  - { name: w%06d, project: default, environment: env-%d, segment: segment-%05d, import_id: %08x-bcd8-4123-8567-abcd%08x }\n",
+        printf "  - name: w%06d\n    project: default\n    environment: env-%d\n    segment: segment-%05d\n    import_id: %08x-bcd8-4123-8567-abcd%08x\n",
                i, i % 3, i % 20000, i, i
     }'
   } >"$file"
