@@ -210,8 +210,8 @@ wait_until() {
 
 # Writes an importwatch config: $1 file, $2 base_url, $3 watch count,
 # $4 interval, $5 admin port, $6 state dir, then extra YAML appended as is.
-# Watches are written in block style, as in the reference config, with
-# UUID-shaped import ids; the token comes from BENCH_LD_TOKEN in the
+# Watches are written in block style, as in the reference config (or one
+# flow mapping per line with yaml_style=flow), with UUID-shaped import ids; the token comes from BENCH_LD_TOKEN in the
 # environment.
 write_importwatch_config() {
   local file=$1 base_url=$2 watches=$3 interval=$4 admin_port=$5 state_dir=$6 extra=${7:-}
@@ -223,10 +223,12 @@ write_importwatch_config() {
     printf 'state:\n  dir: %s\nadmin:\n  listen: 127.0.0.1:%s\n' "$state_dir" "$admin_port"
     printf '%s' "$extra"
     printf 'watches:\n'
-    awk -v n="$watches" 'BEGIN {
-      for (i = 0; i < n; ++i)
-        printf "  - name: w%06d\n    project: default\n    environment: env-%d\n    segment: segment-%05d\n    import_id: %08x-bcd8-4123-8567-abcd%08x\n",
-               i, i % 3, i % 20000, i, i
+    awk -v n="$watches" -v style="${yaml_style:-block}" 'BEGIN {
+      if (style == "flow")
+        f = "  - { name: w%06d, project: default, environment: env-%d, segment: segment-%05d, import_id: %08x-bcd8-4123-8567-abcd%08x }\n"
+      else
+        f = "  - name: w%06d\n    project: default\n    environment: env-%d\n    segment: segment-%05d\n    import_id: %08x-bcd8-4123-8567-abcd%08x\n"
+      for (i = 0; i < n; ++i) printf f, i, i % 3, i % 20000, i, i
     }'
   } >"$file"
 }
@@ -240,3 +242,19 @@ start_importwatch() {
 
 # How many watches have had their first observation (none left at "none").
 watches_unobserved() { metric_sum "$1" 'importwatch_watches{status="none"}'; }
+
+# Counts a process's system calls for $2 seconds with `strace -c -f` into
+# file $3. Prints the line counts of $4 (a log file) when strace reported
+# itself attached and after it detached: the polls it saw.
+strace_window() {
+  local pid=$1 seconds=$2 out=$3 counted=$4 strace_pid l0 l1
+  strace -c -f -p "$pid" -o "$out" 2>"$out.err" &
+  strace_pid=$!
+  timeout=5 wait_step=0.01 wait_until grep -q attached "$out.err" || true
+  l0=$(line_count "$counted")
+  sleep "$seconds"
+  kill -INT "$strace_pid" 2>/dev/null || true
+  wait "$strace_pid" 2>/dev/null || true
+  l1=$(line_count "$counted")
+  echo "$l0 $l1"
+}

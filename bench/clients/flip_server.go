@@ -6,6 +6,8 @@
 // file_status_changed events per poll.
 //
 //	flip_server --listen 127.0.0.1:PORT [--files 0]
+//
+// GET /stats reports "served=N connections=C" (C: client connections that polled).
 package main
 
 import (
@@ -25,6 +27,7 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address")
 	files := flag.Int("files", 0, "files per import, each flipping status on every request")
 	flag.Parse()
+	var peers sync.Map // client address -> true: the connections that made requests
 
 	var counters sync.Map // path -> *atomic.Int64
 	var served atomic.Int64
@@ -34,6 +37,7 @@ func main() {
 			http.Error(w, `{"code":"not_found","message":"Invalid resource identifier"}`, http.StatusNotFound)
 			return
 		}
+		peers.Store(r.RemoteAddr, true)
 		c, _ := counters.LoadOrStore(r.URL.Path, new(atomic.Int64))
 		n := c.(*atomic.Int64).Add(1) - 1
 		var b strings.Builder
@@ -53,10 +57,15 @@ func main() {
 		served.Add(1)
 	})
 	http.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "served=%d\n", served.Load())
+		fmt.Fprintf(w, "served=%d connections=%d\n", served.Load(), count(&peers))
 	})
 	if err := http.ListenAndServe(*listen, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "flip_server:", err)
 		os.Exit(1)
 	}
+}
+
+func count(m *sync.Map) (n int) {
+	m.Range(func(_, _ any) bool { n++; return true })
+	return n
 }

@@ -5,6 +5,7 @@
 //
 //	delivered=N (new events, in order) duplicates=D (sequence already seen)
 //	gaps=G (a sequence skipped: out of order) bad_signature=B
+//	connections=C (connections that POSTed)
 //
 //	webhook_receiver --listen 127.0.0.1:PORT --secret whsec_...
 package main
@@ -34,6 +35,7 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address")
 	secret := flag.String("secret", "", "whsec_<base64>")
 	flag.Parse()
+	var peers sync.Map // client address -> true: the connections that made requests
 	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(*secret, "whsec_"))
 	if err != nil || len(key) == 0 {
 		fmt.Fprintln(os.Stderr, "webhook_receiver: bad --secret")
@@ -45,6 +47,7 @@ func main() {
 	var delivered, duplicates, gaps, badSignature int64
 
 	http.HandleFunc("/hook", func(w http.ResponseWriter, r *http.Request) {
+		peers.Store(r.RemoteAddr, true)
 		body, err := io.ReadAll(r.Body)
 		if err != nil || r.Method != http.MethodPost {
 			w.WriteHeader(http.StatusBadRequest)
@@ -84,10 +87,16 @@ func main() {
 	http.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
-		fmt.Fprintf(w, "delivered=%d duplicates=%d gaps=%d bad_signature=%d\n", delivered, duplicates, gaps, badSignature)
+		fmt.Fprintf(w, "delivered=%d duplicates=%d gaps=%d bad_signature=%d connections=%d\n",
+			delivered, duplicates, gaps, badSignature, count(&peers))
 	})
 	if err := http.ListenAndServe(*listen, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "webhook_receiver:", err)
 		os.Exit(1)
 	}
+}
+
+func count(m *sync.Map) (n int) {
+	m.Range(func(_, _ any) bool { n++; return true })
+	return n
 }
