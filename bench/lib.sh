@@ -48,7 +48,8 @@ free_port() {
 
 need_importwatch() {
   [[ -x "$importwatch" ]] || die "no importwatch binary at $importwatch (build it, or set IMPORTWATCH=PATH)"
-  user_agent=$("$importwatch" --version | awk '{print "importwatch/" $NF; exit}')
+  # "importwatch 0.1.0 (git …)": the User-Agent it sends is importwatch/0.1.0.
+  user_agent=$("$importwatch" --version | awk '{print "importwatch/" $2; exit}')
 }
 
 # Builds the helper programs into $tools_dir when their sources are newer.
