@@ -12,12 +12,13 @@
 ARG DEBIAN_IMAGE=docker.io/library/debian:bookworm
 
 FROM ${DEBIAN_IMAGE} AS build
-# The build dependencies of scripts/install-deps, minus the test-only ones.
+# The build dependencies of scripts/install-deps, minus the test-only ones and
+# libsystemd-dev: -DIMPORTWATCH_SYSTEMD=OFF compiles sd_notify out.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ make cmake pkg-config ccache ca-certificates \
       libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev \
-      libspdlog-dev libyaml-cpp-dev libssl-dev libsqlite3-dev libsystemd-dev \
+      libspdlog-dev libyaml-cpp-dev libssl-dev libsqlite3-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
