@@ -354,7 +354,7 @@ void parse_launchdarkly(parser const& p, val const& node, launchdarkly_config& l
             if (ld.max_requests_per_second < 0) p.fail_at(e.value, kp, "must be at least 0");
         } else if (e.key == "proxy") {
             std::string text = p.string(e.value, kp);
-            if (!parse_url(text)) p.fail_at(e.value, kp, "expected an absolute http:// or https:// URL");
+            if (auto u = parse_config_url(text); !u) p.fail_at(e.value, kp, u.error());
             ld.proxy = text;
         }
     }
@@ -477,7 +477,7 @@ webhook_config parse_webhook(parser const& p, val const& node, std::string const
             w.max_age = p.duration(e.value, kp);
         } else if (e.key == "proxy") {
             std::string text = p.string(e.value, kp);
-            if (!parse_url(text)) p.fail_at(e.value, kp, "expected an absolute http:// or https:// URL");
+            if (auto u = parse_config_url(text); !u) p.fail_at(e.value, kp, u.error());
             w.proxy = text;
         }
     }

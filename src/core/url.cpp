@@ -104,9 +104,16 @@ std::optional<url> parse_url(std::string_view text) {
     return u;
 }
 
-expected<url> parse_secure_url(std::string_view text) {
+expected<url> parse_config_url(std::string_view text) {
     auto u = parse_url(text);
     if (!u) return fail("expected an absolute http:// or https:// URL");
+    if (u->has_userinfo) return fail("must not contain a user name or password (user:password@ before the host)");
+    return *u;
+}
+
+expected<url> parse_secure_url(std::string_view text) {
+    auto u = parse_config_url(text);
+    if (!u) return u;
     if (!u->tls() && !is_loopback_host(u->host)) return fail("must use https:// (plain http:// only for loopback hosts)");
     return *u;
 }

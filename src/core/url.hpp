@@ -23,8 +23,15 @@ struct url {
 /// Parses an absolute http:// or https:// URL; nullopt for anything else.
 std::optional<url> parse_url(std::string_view text);
 
-/// A URL importwatch may talk to (SPEC §2): https://, or plain http:// only to
-/// a loopback host. The error says which rule failed.
+/// A URL the configuration may name (every URL key, and `wait --base-url`):
+/// absolute http:// or https://, without userinfo. importwatch never sends URL
+/// credentials, and a base_url is copied into every event's `source`, so
+/// `user:password@` is refused rather than dropped. Errors never quote the URL.
+expected<url> parse_config_url(std::string_view text);
+
+/// A URL importwatch may talk to (SPEC §2): a parse_config_url that is
+/// https://, or plain http:// only to a loopback host. The error says which
+/// rule failed.
 expected<url> parse_secure_url(std::string_view text);
 
 } // namespace importwatch::core

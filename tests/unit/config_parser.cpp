@@ -235,6 +235,53 @@ BOOST_AUTO_TEST_CASE(secrets_never_appear_in_errors) {
                           "control characters");
 }
 
+// Credentials in a URL would be copied into logs and every event's `source`
+// (importwatch never sends them): every URL key refuses them, naming the key
+// and its place, and never quoting them.
+BOOST_AUTO_TEST_CASE(urls_with_credentials_are_refused_in_every_url_key) {
+    std::string const credentials_message = "must not contain a user name or password (user:password@ before the host)";
+    struct case_ {
+        char const* name;
+        std::string yaml;
+        std::string where;   // "file:line:col: key"
+    };
+    std::vector<case_> const cases = {
+        {"base_url", "launchdarkly:\n  base_url: https://alice:hunter2@app.launchdarkly.com\n",
+         "c.yaml:2:13: launchdarkly.base_url"},
+        {"base_url, user only", "launchdarkly:\n  base_url: \"https://hunter2@app.launchdarkly.com/\"\n",
+         "c.yaml:2:13: launchdarkly.base_url"},
+        {"base_url, loopback http", "launchdarkly:\n  base_url: http://alice:hunter2@127.0.0.1:8080\n",
+         "c.yaml:2:13: launchdarkly.base_url"},
+        {"launchdarkly.proxy", "launchdarkly:\n  proxy: http://alice:hunter2@proxy.internal:3128\n",
+         "c.yaml:2:10: launchdarkly.proxy"},
+        {"webhook url",
+         "events:\n  webhooks:\n    - name: ops\n      url: https://alice:hunter2@hooks.example/in\n",
+         "c.yaml:4:12: events.webhooks[0].url"},
+        {"webhook url, empty password",
+         "events:\n  webhooks:\n    - name: ops\n      url: \"https://hunter2:@hooks.example/in\"\n",
+         "c.yaml:4:12: events.webhooks[0].url"},
+        {"webhook proxy",
+         "events:\n  webhooks:\n    - name: ops\n      url: https://hooks.example/in\n"
+         "      proxy: http://alice:hunter2@proxy.internal:3128\n",
+         "c.yaml:5:14: events.webhooks[0].proxy"},
+        {"substituted from the environment", "launchdarkly:\n  base_url: https://${CREDS}@app.launchdarkly.com\n",
+         "c.yaml:2:13: launchdarkly.base_url"},
+    };
+    auto const env = env_of({{"CREDS", "alice:hunter2"}});
+    for (auto const& c : cases) {
+        BOOST_TEST_CONTEXT(c.name) {
+            auto const message = error_of(c.yaml, env);
+            BOOST_TEST(message == c.where + ": " + credentials_message);
+            BOOST_TEST(message.find("hunter2") == std::string::npos);
+            BOOST_TEST(message.find("alice") == std::string::npos);
+        }
+    }
+    // An '@' after the host is part of the path or the query, not userinfo.
+    auto cfg = parse_ok("launchdarkly:\n  base_url: https://ld.example/@team\n"
+                        "events:\n  webhooks:\n    - name: ops\n      url: https://hooks.example/in?to=ops@example.com\n");
+    BOOST_TEST(cfg.launchdarkly.base_url == "https://ld.example/@team");
+}
+
 BOOST_AUTO_TEST_CASE(defaults_when_only_watches_are_given) {
     auto cfg = parse_ok("watches:\n  - project: default\n    environment: production\n    segment: vip-users\n"
                         "    import_id: 1234a567-bcd8-9123-4567-abcd1234567f\n");
@@ -283,7 +330,7 @@ BOOST_AUTO_TEST_CASE(empty_sections_mean_defaults) {
 
 BOOST_AUTO_TEST_CASE(webhook_defaults_and_values) {
     auto cfg = parse_ok(watch_a + "events:\n  webhooks:\n    - name: plain\n      url: http://127.0.0.1:8080/hook\n"
-                                  "    - name: full\n      url: https://u:p@hooks.example.com/in?x=1\n"
+                                  "    - name: full\n      url: https://hooks.example.com/in?x=1\n"
                                   "      secret_env: OPS_SECRET\n      types: [importwatch.watch.failed]\n"
                                   "      watches: [vip]\n      headers: {X-Team: ops, X-Env: prod}\n"
                                   "      timeout: 3s\n      max_age: 1h\n      ca_file: /ca.pem\n"
@@ -296,7 +343,7 @@ BOOST_AUTO_TEST_CASE(webhook_defaults_and_values) {
     BOOST_TEST(!plain.secret_env.has_value());
     BOOST_TEST(plain.accepts("importwatch.import.stalled", "anything"));
     auto const& full = cfg.webhooks[1];
-    BOOST_TEST(full.url == "https://u:p@hooks.example.com/in?x=1");
+    BOOST_TEST(full.url == "https://hooks.example.com/in?x=1");
     BOOST_TEST(*full.secret_env == "OPS_SECRET");
     BOOST_TEST(full.timeout.count() == 3'000);
     BOOST_TEST(full.max_age.count() == 3'600'000);

@@ -122,3 +122,17 @@ BOOST_AUTO_TEST_CASE(secure_urls_are_https_or_loopback_http) {
                "must use https:// (plain http:// only for loopback hosts)");
     BOOST_TEST(parse_secure_url("ftp://x").error() == "expected an absolute http:// or https:// URL");
 }
+
+BOOST_AUTO_TEST_CASE(config_urls_refuse_credentials_without_quoting_them) {
+    for (char const* text : {"https://alice:hunter2@hooks.example.com/x", "https://hunter2@hooks.example.com/x",
+                             "http://alice:hunter2@127.0.0.1:8080/", "https://:hunter2@hooks.example.com/"}) {
+        BOOST_TEST_CONTEXT(text) {
+            for (auto const& r : {parse_config_url(text), parse_secure_url(text)}) {
+                BOOST_TEST_REQUIRE(!r.has_value());
+                BOOST_TEST(r.error() == "must not contain a user name or password (user:password@ before the host)");
+            }
+        }
+    }
+    BOOST_TEST(parse_config_url("http://proxy.internal:3128").has_value());   // plain http is a proxy's business
+    BOOST_TEST(parse_config_url("ftp://x").error() == "expected an absolute http:// or https:// URL");
+}
