@@ -638,6 +638,14 @@ config parse_config_or_throw(std::string_view yaml_text, std::string const& file
                 std::string kp = join("admin", a.key);
                 if (a.key == "listen") {
                     cfg.admin.listen = p.string(a.value, kp);
+                    // Other servers read "*" as "every address"; the resolver reads it as
+                    // a host name and binds wherever that lands, so say what to write.
+                    if (cfg.admin.listen.starts_with("*:")) {
+                        std::string port = cfg.admin.listen.substr(2);
+                        p.fail_at(a.value, kp, "\"*\" is not a host: write 0.0.0.0:" + port +
+                                                   " (every IPv4 address) or [::]:" + port +
+                                                   " (every IPv6 address)");
+                    }
                     if (!cfg.admin.listen.empty() && !valid_listen(cfg.admin.listen))
                         p.fail_at(a.value, kp, "expected HOST:PORT like 127.0.0.1:9464, or \"\" to disable");
                 } else {

@@ -429,7 +429,11 @@ BOOST_AUTO_TEST_CASE(admin_listen_forms) {
     }
     for (std::string listen : {"9464", ":9464", "127.0.0.1:", "127.0.0.1:65536", "::1:9464", "host:port"}) {
         BOOST_TEST_CONTEXT(listen) { BOOST_TEST(error_of("admin: {listen: \"" + listen + "\"}\n") != "<parsed>"); }
-    }
+    }    // "*" reads as "every address" elsewhere; here it would resolve to wherever
+    // the resolver puts it, so it is refused with what to write instead.
+    BOOST_TEST(error_of("admin:\n  listen: \"*:9464\"\n") ==
+               "c.yaml:2:11: admin.listen: \"*\" is not a host: write 0.0.0.0:9464 (every IPv4 address) or "
+               "[::]:9464 (every IPv6 address)");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
