@@ -95,6 +95,10 @@ expected<std::string> decode_webhook_secret(std::string_view secret) {
     // Never echo the secret or where decoding broke inside it.
     if (!key) return fail("is not valid base64");
     if (key->empty()) return fail("has no key after whsec_");
+    if (key->size() < min_webhook_key_bytes || key->size() > max_webhook_key_bytes)
+        return fail("decodes to " + std::to_string(key->size()) + " bytes; a key must be " +
+                    std::to_string(min_webhook_key_bytes) + " to " + std::to_string(max_webhook_key_bytes) +
+                    " bytes (Standard Webhooks)");
     return key;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 // Standard Webhooks signing: v1,base64(HMAC-SHA256(key, id.timestamp.body)).
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -8,7 +9,13 @@
 
 namespace importwatch::core {
 
-/// "whsec_<base64>" -> the raw key bytes. Errors never quote the secret.
+/// Standard Webhooks keys are 24 to 64 bytes: shorter ones are guessable,
+/// longer ones are no stronger for HMAC-SHA256.
+inline constexpr std::size_t min_webhook_key_bytes = 24;
+inline constexpr std::size_t max_webhook_key_bytes = 64;
+
+/// "whsec_<base64>" -> the raw key bytes (24 to 64 of them). Errors never
+/// quote the secret.
 expected<std::string> decode_webhook_secret(std::string_view secret);
 
 /// The webhook-signature header value for one attempt.

@@ -66,9 +66,14 @@ BOOST_AUTO_TEST_CASE(decodes_whsec_secrets) {
         std::string key;
     };
     case_t const cases[] = {
-        {"plain", "whsec_Zm9vYmFy", "foobar"},
-        {"padded, binary", "whsec_a2V5AP+AYnl0ZXM=", "key\0\xff\x80" "bytes"s},
-        {"trailing newline from a secret file", "whsec_Zm9vYmFy\n", "foobar"},
+        {"plain", "whsec_aW1wb3J0d2F0Y2gtdW5pdC10ZXN0LWtleQ==", "importwatch-unit-test-key"},
+        {"padded, binary", "whsec_a2V5AP+AYnl0ZXMgYW5kIG1vcmUgYnl0ZXM=", "key\0\xff\x80" "bytes and more bytes"s},
+        {"trailing newline from a secret file", "whsec_aW1wb3J0d2F0Y2gtdW5pdC10ZXN0LWtleQ==\n",
+         "importwatch-unit-test-key"},
+        {"shortest key: 24 bytes", "whsec_a2tra2tra2tra2tra2tra2tra2tra2tr", std::string(24, 'k')},
+        {"longest key: 64 bytes",
+         "whsec_a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2traw==",
+         std::string(64, 'k')},
     };
     for (auto const& c : cases) {
         BOOST_TEST_CONTEXT(c.name) {
@@ -103,6 +108,30 @@ BOOST_AUTO_TEST_CASE(errors_name_the_problem_but_never_the_secret) {
     BOOST_TEST(!decode_webhook_secret("whsec_").has_value());
 }
 
+// Standard Webhooks: a key is 24 to 64 bytes; `whsec_YQ==` (one byte) is no key.
+BOOST_AUTO_TEST_CASE(keys_outside_24_to_64_bytes_are_refused) {
+    struct case_t {
+        char const* name;
+        char const* secret;
+        char const* error;
+    };
+    case_t const cases[] = {
+        {"one byte", "whsec_YQ==", "decodes to 1 bytes; a key must be 24 to 64 bytes (Standard Webhooks)"},
+        {"23 bytes", "whsec_a2tra2tra2tra2tra2tra2tra2tra2s=",
+         "decodes to 23 bytes; a key must be 24 to 64 bytes (Standard Webhooks)"},
+        {"65 bytes",
+         "whsec_a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=",
+         "decodes to 65 bytes; a key must be 24 to 64 bytes (Standard Webhooks)"},
+    };
+    for (auto const& c : cases) {
+        BOOST_TEST_CONTEXT(c.name) {
+            auto const key = decode_webhook_secret(c.secret);
+            BOOST_TEST_REQUIRE(!key.has_value());
+            BOOST_TEST(key.error() == c.error);
+        }
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(signature)
@@ -124,9 +153,9 @@ BOOST_AUTO_TEST_CASE(matches_independently_computed_hmacs) {
     case_t const cases[] = {
         {"standard webhooks vector", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek",
          1614265330, R"({"test": 2432232314})", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="},
-        // key hex 6b657900ff806279746573: a NUL and high bytes in the key
-        {"binary key", "whsec_a2V5AP+AYnl0ZXM=", "0b6c2f0e-6c1e-4a55-9d2a-0a5f3c1f9e11", 1795894640,
-         R"({"specversion":"1.0"})", "v1,qLx75odvKGZTFv8oquGBvJvqYiscv353cDdhewwNrHU="},
+        // key hex 6b657900ff80627974657320616e64206d6f7265206279746573: a NUL and high bytes in the key
+        {"binary key", "whsec_a2V5AP+AYnl0ZXMgYW5kIG1vcmUgYnl0ZXM=", "0b6c2f0e-6c1e-4a55-9d2a-0a5f3c1f9e11",
+         1795894640, R"({"specversion":"1.0"})", "v1,Rmhie3NdxYHHiYZriK/TtX6Ef0xKX4QYYrzg9Gj8L6A="},
     };
     for (auto const& c : cases) {
         BOOST_TEST_CONTEXT(c.name) {
