@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "core/import.hpp"
+#include "daemon/bounded_file.hpp"
 #include "daemon/engine.hpp"
 #include "net/http_server.hpp"
 
@@ -143,6 +144,11 @@ std::string render_metrics(engine& e) {
              std::chrono::duration<double>(e.polling().scheduler_lag(now)).count());
     x.family("importwatch_config_last_reload_successful", "gauge", "Whether the last reload was applied.");
     x.sample("importwatch_config_last_reload_successful", m.config_last_reload_successful ? 1 : 0);
+    auto const refused = refused_files();
+    x.family("importwatch_config_files_refused_total", "counter",
+             "Config, watch and secret files refused: not a regular file, or over the size limit.");
+    x.sample("importwatch_config_files_refused_total", double(refused.not_regular), label("reason", "not_regular"));
+    x.sample("importwatch_config_files_refused_total", double(refused.too_large), label("reason", "too_large"));
     return x.take();
 }
 

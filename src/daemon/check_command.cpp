@@ -68,10 +68,9 @@ int check_command(std::string const& config_path) {
         malformed = malformed || present;
     };
     auto const& ld = cfg->launchdarkly;
-    if (auto token = read_api_token(ld); !token)
-        judge(token.error(), secret_present(ld.token_file, ld.token_file ? std::nullopt : std::optional(ld.token_env)));
+    if (auto token = read_api_token(ld); !token) judge(token.error().message, !token.error().absent);
     warn_unreadable("launchdarkly.ca_file", ld.ca_file);
-    for (auto const& problem : webhook_secret_problems(*cfg)) judge(problem.message, problem.present);
+    for (auto const& problem : webhook_secret_problems(*cfg)) judge(problem.message, !problem.absent);
     for (auto const& hook : cfg->webhooks) warn_unreadable("events.webhooks[" + hook.name + "].ca_file", hook.ca_file);
     for (auto const& warning : core::config_warnings(*cfg)) std::cerr << "warning: " << warning << "\n";
     return malformed ? exit_usage : exit_ok;

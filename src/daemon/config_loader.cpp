@@ -8,36 +8,21 @@
 #include <filesystem>
 #include <set>
 
-#include <fcntl.h>
 #include <glob.h>
-#include <unistd.h>
 
+#include "core/api_token.hpp"
 #include "core/config_parser.hpp"
 #include "core/webhook_signature.hpp"
+#include "daemon/bounded_file.hpp"
 
 namespace importwatch::daemon {
 
 namespace {
 
-// POSIX read so that the error is the real errno (EACCES, ENOENT, EISDIR).
-core::expected<std::string> read_file(std::string const& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return core::fail(std::strerror(errno));
-    std::string out;
-    char buf[65536];
-    for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            int saved = errno;
-            ::close(fd);
-            return core::fail(std::strerror(saved));
-        }
-        if (n == 0) break;
-        out.append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(fd);
-    return out;
+/// "PATH: cannot read: No such file or directory", "PATH: not a regular file (a FIFO)".
+std::string file_message(std::string const& path, file_read_error const& e) {
+    bool const refused = e.what == file_read_error::kind::not_regular || e.what == file_read_error::kind::too_large;
+    return path + (refused ? ": " : ": cannot read: ") + e.message;
 }
 
 std::optional<std::string> get_env(std::string const& name) {
@@ -45,39 +30,36 @@ std::optional<std::string> get_env(std::string const& name) {
     return std::nullopt;
 }
 
-std::string trim(std::string s) {
-    auto space = [](unsigned char c) { return std::isspace(c) != 0; };
-    while (!s.empty() && space(static_cast<unsigned char>(s.back()))) s.pop_back();
-    auto first = std::find_if_not(s.begin(), s.end(), [&](char c) { return space(static_cast<unsigned char>(c)); });
-    s.erase(s.begin(), first);
-    return s;
-}
-
-bool has_space_or_control(std::string_view s) {
-    return std::any_of(s.begin(), s.end(), [](unsigned char c) { return c <= 0x20 || c == 0x7f; });
-}
-
-/// Secret text from a file or an environment variable; `what` is the key path
-/// for messages. Messages name the source, never the content.
 /// Prefixes a secret error with where the key is configured ("file:line:col: ").
 std::string at(std::string const& origin, std::string message) {
     return origin.empty() ? message : origin + ": " + message;
 }
 
-core::expected<std::string> read_secret(std::string const& origin, std::string const& what,
-                                        std::optional<std::string> const& file, std::string const& env_name) {
+/// A secret's text from a file or an environment variable, BOM and trailing
+/// whitespace removed. `key` is the key path for messages ("launchdarkly.token_file");
+/// messages name the source, never the content.
+core::expected<std::string, secret_error> read_secret_text(std::string const& key, std::optional<std::string> const& file,
+                                                           std::string const& env_name) {
+    using core::unexpected;
     if (file) {
-        auto text = read_file(*file);
-        if (!text) return core::fail(at(origin, what + ".token_file: cannot read " + *file + ": " + text.error()));
-        std::string value = trim(*text);
-        if (value.empty()) return core::fail(at(origin, what + ".token_file: " + *file + " is empty"));
+        auto text = read_bounded_file(*file, max_secret_file_bytes);
+        if (!text) {
+            // Not there (or not for us) is absent; there but unusable is malformed.
+            bool const absent = text.error().what == file_read_error::kind::cannot_open;
+            std::string const message = absent || text.error().what == file_read_error::kind::read_failed
+                                            ? "cannot read " + *file + ": " + text.error().message
+                                            : *file + ": " + text.error().message;
+            return unexpected(secret_error{key + ": " + message, absent});
+        }
+        std::string value(core::secret_text(*text));
+        if (value.empty()) return unexpected(secret_error{key + ": " + *file + " is empty", true});
         return value;
     }
     auto value = get_env(env_name);
-    if (!value) return core::fail(at(origin, what + ".token_env: " + env_name + " is not set"));
-    std::string trimmed = trim(*value);
-    if (trimmed.empty()) return core::fail(at(origin, what + ".token_env: " + env_name + " is empty"));
-    return trimmed;
+    if (!value) return unexpected(secret_error{key + ": " + env_name + " is not set", true});
+    std::string text(core::secret_text(*value));
+    if (text.empty()) return unexpected(secret_error{key + ": " + env_name + " is empty", true});
+    return text;
 }
 
 // glob() reports unreadable directories through a callback without a context
@@ -93,8 +75,8 @@ int on_glob_error(char const* epath, int error) {
 } // namespace
 
 core::expected<core::config> load_config(std::string const& path) {
-    auto text = read_file(path);
-    if (!text) return core::fail(path + ": cannot read: " + text.error());
+    auto text = read_bounded_file(path, max_config_file_bytes);
+    if (!text) return core::fail(file_message(path, text.error()));
     auto cfg = core::parse_config(*text, path, get_env);
     if (!cfg) return cfg;
 
@@ -118,8 +100,8 @@ core::expected<core::config> load_config(std::string const& path) {
         }
     }
     for (auto const& file : files) {
-        auto watch_text = read_file(file);
-        if (!watch_text) return core::fail(file + ": cannot read: " + watch_text.error());
+        auto watch_text = read_bounded_file(file, max_config_file_bytes);
+        if (!watch_text) return core::fail(file_message(file, watch_text.error()));
         auto watches = core::parse_watch_file(*watch_text, file, get_env);
         if (!watches) return core::fail(watches.error());
         cfg->watches.insert(cfg->watches.end(), watches->begin(), watches->end());
@@ -128,79 +110,55 @@ core::expected<core::config> load_config(std::string const& path) {
     return cfg;
 }
 
-core::expected<std::string> read_api_token(core::launchdarkly_config const& ld) {
-    auto token = read_secret(ld.token_origin, "launchdarkly", ld.token_file, ld.token_env);
-    if (!token) return token;
-    // It goes into a header line as is.
-    if (has_space_or_control(*token)) {
-        return core::fail(at(ld.token_origin,
-                             ld.token_file ? "launchdarkly.token_file: " + *ld.token_file +
-                                                 " holds whitespace or control characters inside the token"
-                                           : "launchdarkly.token_env: " + ld.token_env +
-                                                 " holds whitespace or control characters inside the token"));
+core::expected<std::string, secret_error> read_api_token(core::launchdarkly_config const& ld) {
+    std::string const key = ld.token_file ? "launchdarkly.token_file" : "launchdarkly.token_env";
+    auto token = read_secret_text(key, ld.token_file, ld.token_env);
+    if (!token) return core::unexpected(secret_error{at(ld.token_origin, token.error().message), token.error().absent});
+    if (auto ok = core::check_api_token(*token); !ok) {
+        std::string const source = ld.token_file ? *ld.token_file : ld.token_env;
+        return core::unexpected(secret_error{at(ld.token_origin, key + ": " + source + ": " + ok.error()), false});
     }
     return token;
 }
 
-core::expected<std::optional<std::string>> read_webhook_key(core::webhook_config const& webhook) {
+core::expected<std::optional<std::string>, secret_error> read_webhook_key(core::webhook_config const& webhook) {
     if (!webhook.secret_file && !webhook.secret_env) return std::optional<std::string>{};
     // The config's own key path ("events.webhooks[0]") and place in the file.
-    std::string what = at(webhook.secret_origin,
-                          webhook.path.empty() ? "events.webhooks[" + webhook.name + "]" : webhook.path);
-    std::string source;   // "secret_file: /path" or "secret_env: VAR", for messages
-    std::string secret;
-    if (webhook.secret_file) {
-        source = what + ".secret_file: " + *webhook.secret_file;
-        auto text = read_file(*webhook.secret_file);
-        if (!text) return core::fail(what + ".secret_file: cannot read " + *webhook.secret_file + ": " + text.error());
-        secret = trim(*text);
-        if (secret.empty()) return core::fail(source + " is empty");
-    } else {
-        source = what + ".secret_env: " + *webhook.secret_env;
-        auto value = get_env(*webhook.secret_env);
-        if (!value) return core::fail(source + " is not set");
-        secret = trim(*value);
-        if (secret.empty()) return core::fail(source + " is empty");
-    }
-    auto key = core::decode_webhook_secret(secret);
-    if (!key) {
+    std::string const what = webhook.path.empty() ? "events.webhooks[" + webhook.name + "]" : webhook.path;
+    std::string const key = what + (webhook.secret_file ? ".secret_file" : ".secret_env");
+    auto secret = read_secret_text(key, webhook.secret_file, webhook.secret_env.value_or(""));
+    if (!secret) return core::unexpected(secret_error{at(webhook.secret_origin, secret.error().message), secret.error().absent});
+    auto decoded = core::decode_webhook_secret(*secret);
+    if (!decoded) {
         // decode_webhook_secret promises not to quote the secret; make sure.
-        std::string reason = key.error();
-        if (secret.size() > 8 && reason.find(secret.substr(6)) != std::string::npos) reason = "is not valid";
-        return core::fail(source + ": secret " + reason + " (expected \"whsec_<base64>\")");
+        std::string reason = decoded.error();
+        if (secret->size() > 8 && reason.find(secret->substr(6)) != std::string::npos) reason = "is not valid";
+        std::string const source = webhook.secret_file ? *webhook.secret_file : *webhook.secret_env;
+        return core::unexpected(secret_error{at(webhook.secret_origin, key + ": " + source + ": secret " + reason +
+                                                                           " (expected \"whsec_<base64>\")"),
+                                             false});
     }
-    return std::optional<std::string>(*key);
+    return std::optional<std::string>(std::move(*decoded));
 }
 
 core::expected<secrets> read_secrets(core::config const& cfg) {
     secrets s;
     auto token = read_api_token(cfg.launchdarkly);
-    if (!token) return core::fail(token.error());
+    if (!token) return core::fail(token.error().message);
     s.api_token = std::move(*token);
     for (auto const& w : cfg.webhooks) {
         auto key = read_webhook_key(w);
-        if (!key) return core::fail(key.error());
+        if (!key) return core::fail(key.error().message);
         s.webhook_keys[w.name] = std::move(*key);
     }
     return s;
 }
 
-std::vector<secret_problem> webhook_secret_problems(core::config const& cfg) {
-    std::vector<secret_problem> problems;
+std::vector<secret_error> webhook_secret_problems(core::config const& cfg) {
+    std::vector<secret_error> problems;
     for (auto const& hook : cfg.webhooks)
-        if (auto key = read_webhook_key(hook); !key)
-            problems.push_back({key.error(), secret_present(hook.secret_file, hook.secret_env)});
+        if (auto key = read_webhook_key(hook); !key) problems.push_back(key.error());
     return problems;
-}
-
-bool secret_present(std::optional<std::string> const& file, std::optional<std::string> const& env) {
-    if (file) {
-        auto text = read_file(*file);
-        return text && !trim(*text).empty();
-    }
-    if (!env) return false;
-    auto value = get_env(*env);
-    return value && !trim(*value).empty();
 }
 
 } // namespace importwatch::daemon

@@ -9,6 +9,7 @@
 #include <boost/asio/signal_set.hpp>
 
 #include "core/time.hpp"
+#include "daemon/bounded_file.hpp"
 #include "daemon/commands.hpp"
 #include "net/tls.hpp"
 #include "sim/scenario.hpp"
@@ -42,21 +43,14 @@ std::optional<listen_address> parse_listen(std::string_view text) {
     return listen_address{std::string(host), static_cast<std::uint16_t>(value)};
 }
 
-std::optional<std::string> read_whole_file(std::string const& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return std::nullopt;
-    std::ostringstream s;
-    s << in.rdbuf();
-    if (in.bad()) return std::nullopt;
-    return s.str();
-}
-
 } // namespace
 
 int simulate_command(simulate_options const& options) {
-    auto const text = read_whole_file(options.scenario_file);
+    // A scenario is a config-sized YAML file, read the same bounded way.
+    auto const text = read_bounded_file(options.scenario_file, max_config_file_bytes);
     if (!text) {
-        std::cerr << "importwatch: " << options.scenario_file << ": cannot read the scenario file\n";
+        std::cerr << "importwatch: " << options.scenario_file << ": cannot read the scenario file: "
+                  << text.error().message << "\n";
         return exit_usage;
     }
     auto sc = sim::parse_scenario(*text, options.scenario_file);

@@ -93,13 +93,13 @@ int wait_command(wait_options const& options) {
     // but malformed is a config error for every command.
     auto token = read_api_token(cfg->launchdarkly);
     if (!token) {
-        std::cerr << "importwatch: " << token.error() << "\n";
+        std::cerr << "importwatch: " << token.error().message << "\n";
         return exit_usage;
     }
     bool malformed = false;
     for (auto const& problem : webhook_secret_problems(*cfg)) {
-        std::cerr << (problem.present ? "importwatch: " : "warning: ") << problem.message << "\n";
-        malformed = malformed || problem.present;
+        std::cerr << (problem.absent ? "warning: " : "importwatch: ") << problem.message << "\n";
+        malformed = malformed || !problem.absent;
     }
     if (malformed) return exit_usage;
 
