@@ -552,7 +552,7 @@ BOOST_AUTO_TEST_CASE(usage_errors_exit_2) {
         {"bad scenario", {"simulate", "--listen", "127.0.0.1:0", "--scenario", bad},
          "importwatch: " + bad + ":1:10: imports: needs at least one import\n"},
         {"missing scenario", {"simulate", "--listen", "127.0.0.1:0", "--scenario", dir.path().string() + "/none.yaml"},
-         "importwatch: " + dir.path().string() + "/none.yaml: cannot read the scenario file\n"},
+         "importwatch: " + dir.path().string() + "/none.yaml: cannot read the scenario file: No such file or directory\n"},
         {"cert without key", {"simulate", "--listen", "127.0.0.1:0", "--scenario", good, "--tls-cert", good},
          "importwatch: --tls-cert and --tls-key go together\n"},
     };
