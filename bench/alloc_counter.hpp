@@ -1,7 +1,7 @@
 #pragma once
 // Global operator new/delete replaced by counting versions (alloc_counter.cpp
 // is linked into every benchmark): "allocations per poll" is the cheapest
-// profile there is, and DESIGN.md promises none that grow with the watch count.
+// profile there is, and a steady poll must make none that grow with the watch count.
 #include <cstdint>
 
 namespace importwatch::bench {

@@ -1,6 +1,6 @@
 // CPU per core::decide (and its parts) for the steady-state poll: a 200 whose
-// Import has not changed. DESIGN.md's hot path is "one JSON parse, compare
-// with the stored state"; this prints what that costs, without any I/O.
+// Import has not changed. The hot path is "one JSON parse, compare with the
+// stored state"; this prints what that costs, without any I/O.
 //
 //   bench_decide_cost [iterations]      (default 200000)
 #include <boost/json/parse.hpp>

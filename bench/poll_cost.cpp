@@ -2,7 +2,7 @@
 // plain HTTP keep-alive on 127.0.0.1, every import in a status that never ends,
 // interval 0 (each watch is due again at once), no client-side rate cap,
 // max_connections 2. Nothing is stored (commit succeeds without a store) and
-// nothing is published, so this is DESIGN.md's steady-state hot path.
+// nothing is published, so this is the steady-state hot path.
 //
 // Two runs:
 //  1. in-process: simulator and poller on one io_context thread. The CPU per

@@ -1,5 +1,5 @@
 #pragma once
-// Exponential backoff with full jitter (SPEC §3):
+// Exponential backoff with full jitter (docs/configuration.md, polling.backoff):
 // random(0, min(max, initial * multiplier^n)).
 #include "core/config.hpp"
 #include "core/time.hpp"

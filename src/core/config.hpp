@@ -1,5 +1,5 @@
 #pragma once
-// The configuration model (SPEC §2). Plain values, filled in and validated by
+// The configuration model (docs/configuration.md). Plain values, filled in and validated by
 // config_parser; secrets are *where to find them*, never their content.
 #include <cstdint>
 #include <map>
@@ -114,7 +114,7 @@ struct config {
     milliseconds shutdown_grace = 5s;
 };
 
-/// All event types (SPEC §4), for webhook `types` validation.
+/// All event types (docs/events.md), for webhook `types` validation.
 inline constexpr char const* event_types[] = {
     "importwatch.import.status_changed", "importwatch.import.file_status_changed",
     "importwatch.import.stalled",        "importwatch.watch.failed",

@@ -1,5 +1,5 @@
 #pragma once
-// YAML -> config, strictly (SPEC §2). Pure: the caller reads the files and
+// YAML -> config, strictly (docs/configuration.md). Pure: the caller reads the files and
 // expands the watch_files globs; this only turns text into a validated model.
 // Every error reads "FILE:LINE:COL: key.path: what is wrong", e.g.
 //   config.yaml:14:7: watches[2].import_id: must match [A-Za-z0-9._-]+
@@ -24,7 +24,7 @@ using env_lookup = std::function<std::optional<std::string>(std::string const& n
 expected<config> parse_config(std::string_view yaml_text, std::string const& file_name,
                               env_lookup const& env);
 
-/// Parses a watch file (`watches:` list only, SPEC §2 watch_files).
+/// Parses a watch file (a `watches:` list only; see watch_files in docs/configuration.md).
 expected<std::vector<watch_config>> parse_watch_file(std::string_view yaml_text,
                                                      std::string const& file_name,
                                                      env_lookup const& env);
@@ -34,7 +34,7 @@ expected<std::vector<watch_config>> parse_watch_file(std::string_view yaml_text,
 /// webhook `watches` that name no watch. parse_config runs it too.
 expected<void> check_watch_set(config const& cfg);
 
-/// Warnings that do not stop the daemon (SPEC §2): rate cap off or interval 0
+/// Warnings that do not stop the daemon: rate cap off or interval 0
 /// against a LaunchDarkly host; watches that cannot all be polled at their
 /// interval within max_requests_per_second (with the effective interval).
 std::vector<std::string> config_warnings(config const& cfg);

@@ -1,5 +1,5 @@
 #pragma once
-// When to try a webhook delivery again (SPEC §5): after the first attempt
+// When to try a webhook delivery again (docs/events.md): after the first attempt
 // 5s, 30s, 2m, 10m, 30m, 1h, then hourly, each ±10 %, a longer Retry-After
 // wins; 2xx delivered; 410 dead at once; past max_age (counted from the
 // event's commit) dead instead of another attempt.

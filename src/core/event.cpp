@@ -42,7 +42,7 @@ event make_event(event_subject const& subject, std::string_view type, std::uint6
     json::object labels;
     for (auto const& [k, v] : watch.labels) labels.emplace(k, v);
 
-    // Member order follows SPEC §4's example: the common keys, then the
+    // Member order as docs/events.md documents it: the common keys, then the
     // type-specific ones (previous_status, filename, reason, …) before
     // status/terminal, and the (possibly large) Import object last.
     json::object data;

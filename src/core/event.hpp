@@ -1,5 +1,5 @@
 #pragma once
-// CloudEvents 1.0 (structured mode) for the five event types of SPEC §4.
+// CloudEvents 1.0 (structured mode) for the five event types. See docs/events.md.
 #include <cstdint>
 #include <optional>
 #include <string>

@@ -34,7 +34,7 @@ struct import_snapshot {
     boost::json::value json;                  // the object as returned, for events
 };
 
-/// Response bodies above this are invalid responses (SPEC §3).
+/// Response bodies above this are invalid responses.
 inline constexpr std::size_t max_import_body = 1024 * 1024;
 
 /// Decodes a 200 body. Errors name the problem ("missing field status",

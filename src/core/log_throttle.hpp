@@ -1,6 +1,6 @@
 #pragma once
 // Keeps a repeated identical error (same watch, same cause) to one log line a
-// minute, with a count of the repeats it held back (SPEC §4).
+// minute, with a count of the repeats it held back.
 #include <cstdint>
 #include <map>
 #include <optional>

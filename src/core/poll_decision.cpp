@@ -127,7 +127,7 @@ bool persisted_fields_differ(watch_state const& a, watch_state const& b) {
            a.failure != b.failure || a.stall_reported != b.stall_reported;
 }
 
-// A failed watch is polled at backoff.max until it recovers (SPEC §3).
+// A failed watch is polled at backoff.max until it recovers.
 sys_ms failed_poll_time(watch_view const& view, sys_ms now) { return now + view.polling.backoff.max; }
 
 /// Marks the watch failed: one watch.failed event unless it already is (then
@@ -229,7 +229,7 @@ void succeed(watch_view const& view, poll_decision& d, watch_state const& old, i
     auto const stall_after = view.polling.stall_after;
     if (!status_changed && !is_terminal(snap.status) && stall_after > milliseconds::zero() &&
         !st.stall_reported && now - st.status_since >= stall_after) {
-        // SPEC §4 gives stalled no keys of its own: how long is in the summary,
+        // stalled has no keys of its own (docs/events.md): how long is in the summary,
         // and status_since in the state (/v1/watches).
         auto const stalled_for = std::chrono::floor<std::chrono::seconds>(now - st.status_since);
         events.emit(status, snap.json, stalled_type, {},

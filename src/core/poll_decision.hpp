@@ -1,5 +1,5 @@
 #pragma once
-// The heart of SPEC §3 and §4: given a watch, its state and what one poll came
+// The heart of polling (docs/events.md): given a watch, its state and what one poll came
 // back with, decide the new state, the events, and when to poll next. Pure.
 #include <optional>
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// The process-wide gate every LaunchDarkly request passes (SPEC §3). LD limits
+// The process-wide gate every LaunchDarkly request passes (README, "Rate limits"). LD limits
 // per account, so one 429 pauses the whole process, not one watch.
 //
 //  - a token bucket for max_requests_per_second (0 = no cap), burst 1 s worth

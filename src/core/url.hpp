@@ -29,7 +29,7 @@ std::optional<url> parse_url(std::string_view text);
 /// `user:password@` is refused rather than dropped. Errors never quote the URL.
 expected<url> parse_config_url(std::string_view text);
 
-/// A URL importwatch may talk to (SPEC §2): a parse_config_url that is
+/// A URL importwatch may talk to: a parse_config_url that is
 /// https://, or plain http:// only to a loopback host. The error says which
 /// rule failed.
 expected<url> parse_secure_url(std::string_view text);

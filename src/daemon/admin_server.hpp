@@ -1,5 +1,5 @@
 #pragma once
-// The admin HTTP server (SPEC §7): /healthz, /readyz, /metrics, /v1/watches
+// The admin HTTP server (docs/operations.md): /healthz, /readyz, /metrics, /v1/watches
 // and POST /-/reload, on admin.listen. Answers are built by pure functions of
 // the engine's state; the server is net::http_server with tight limits.
 #include <functional>

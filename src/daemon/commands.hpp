@@ -1,5 +1,5 @@
 #pragma once
-// One function per subcommand (SPEC §1). Each returns the process exit code
+// One function per subcommand (README, "Commands"). Each returns the process exit code
 // and reports its own errors on stderr; main.cpp only parses the command line.
 #include <optional>
 #include <string>
@@ -10,7 +10,7 @@
 
 namespace importwatch::daemon {
 
-/// Exit codes (SPEC §1).
+/// Exit codes, as the README's command table lists them.
 inline constexpr int exit_ok = 0;
 inline constexpr int exit_failure = 1;
 inline constexpr int exit_usage = 2;

@@ -1,4 +1,4 @@
-// `importwatch demo`: the zero-setup tour (SPEC §1). A simulated LaunchDarkly
+// `importwatch demo`: the zero-setup tour. A simulated LaunchDarkly
 // over TLS (with a CA made for this run, trusted through ca_file — never by
 // turning verification off), a daemon pointed at it with a throwaway state
 // dir, three imports that take different paths, and their events printed.

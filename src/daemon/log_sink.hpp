@@ -1,5 +1,5 @@
 #pragma once
-// Logging (SPEC §4): every line goes to stderr as text
+// Logging (docs/events.md, "Log lines"): every line goes to stderr as text
 //   2026-11-28T19:37:20.123Z info vip-nightly status in_progress -> complete (…)
 // or as one JSON object per line with ts, level, msg (and `event` for events).
 // Other modules log with plain spdlog calls; configure_logging installs the
@@ -17,7 +17,7 @@ namespace importwatch::daemon {
 /// Logs go to stderr; `demo` sends them to stdout, where its events belong.
 void configure_logging(core::log_format format, core::log_level level, bool to_stdout = false);
 
-/// Logs a non-event line with structured fields (SPEC §4): in json mode the
+/// Logs a non-event line with structured fields: in json mode the
 /// fields sit beside ts, level and msg; in text mode the line is just `msg`,
 /// which must say everything by itself.
 void log_fields(core::log_level level, std::string const& msg, boost::json::object fields);

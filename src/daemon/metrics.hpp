@@ -1,5 +1,5 @@
 #pragma once
-// Counters kept in memory for the admin server's /metrics (SPEC §7). Plain
+// Counters kept in memory for the admin server's /metrics (docs/operations.md). Plain
 // data updated on the event loop thread; rendering is separate.
 #include <array>
 #include <cstdint>

@@ -1,4 +1,4 @@
-// `importwatch outbox --config FILE [list | replay [--webhook NAME]]` (SPEC §1):
+// `importwatch outbox --config FILE [list | replay [--webhook NAME]]`:
 // inspect and replay webhook deliveries. Opens the store without the state
 // dir lock, so it works beside a running daemon (SQLite WAL: readers and one
 // writer at a time; the busy timeout covers the daemon's short transactions).

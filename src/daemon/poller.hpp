@@ -1,5 +1,5 @@
 #pragma once
-// One poll, end to end (DESIGN.md): the schedule (a min-heap of due times)
+// One poll, end to end: the schedule (a min-heap of due times)
 // hands due watches to at most max_connections polls in flight; each asks the
 // process-wide rate gate for a permit, sends the GET through the keep-alive
 // pool, lets core::decide judge the reply, has the outcome committed, then

@@ -1,4 +1,4 @@
-// `importwatch run`: the daemon (SPEC §1, §8).
+// `importwatch run`: the daemon. Signals and reload: docs/configuration.md.
 #include <iostream>
 #include <set>
 
@@ -104,7 +104,7 @@ private:
         configure_logging(options_.log_format.value_or(cfg.log.format), options_.log_level.value_or(cfg.log.level));
     }
 
-    /// The config's warnings (SPEC §2), judged on the watches that will be
+    /// The config's warnings, judged on the watches that will be
     /// polled: terminal ones never are, so they need no share of the rate.
     void warn_about(core::config cfg) const {
         std::set<std::string> finished;

@@ -1,4 +1,4 @@
-// `importwatch wait`: block a CI pipeline until imports land (SPEC §1).
+// `importwatch wait`: block a CI pipeline until imports land.
 #include <csignal>
 #include <iostream>
 #include <regex>

@@ -1,5 +1,5 @@
 #pragma once
-// Delivers committed events to webhooks (SPEC §5). The outbox in the state
+// Delivers committed events to webhooks (docs/events.md). The outbox in the state
 // store is the queue: the dispatcher attempts, per (webhook, watch), only the
 // oldest pending delivery, so event N+1 never overtakes event N, while other
 // watches and other webhooks flow independently. Retry timing comes from the

@@ -244,7 +244,7 @@ struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
             }
             if (result.stale && reused && attempt == 0) {
                 // The server closed this kept-alive connection while it was
-                // idle (SPEC §3): once more at once, on a new connection.
+                // idle: once more at once, on a new connection.
                 drop(std::move(conn));
                 conn = new_connection();
                 continue;

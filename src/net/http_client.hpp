@@ -75,7 +75,7 @@ std::optional<core::url> proxy_from_environment(core::url const& target,
                                                 std::optional<std::string> const& http_proxy,
                                                 std::optional<std::string> const& no_proxy);
 
-/// The proxy to reach `target` through: none for loopback hosts (SPEC §5),
+/// The proxy to reach `target` through: none for loopback hosts,
 /// else `configured` when given, else the process environment (as
 /// proxy_from_environment; an empty variable counts as unset).
 core::expected<std::optional<core::url>> proxy_for(core::url const& target,

@@ -33,7 +33,7 @@ core::expected<void> check_file(std::string const& stage, std::string const& pat
 
 core::expected<context_ptr> new_context(ssl::context::method method, int min_version) {
     auto ctx = std::make_shared<ssl::context>(method);
-    // TLS 1.2 is the floor everywhere (SPEC §3); OpenSSL 3 defaults already say
+    // TLS 1.2 is the floor everywhere; OpenSSL 3 defaults already say
     // so, but the system configuration could lower it.
     if (SSL_CTX_set_min_proto_version(ctx->native_handle(), min_version) != 1) {
         clear_openssl_errors();

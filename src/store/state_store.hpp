@@ -1,5 +1,5 @@
 #pragma once
-// The state store (SPEC §6): one SQLite database (WAL) in state.dir holding
+// The state store (README, "State"): one SQLite database (WAL) in state.dir holding
 // watch states, the webhook outbox and dead letters. A watch's state change
 // and its events' outbox rows commit in one transaction.
 //

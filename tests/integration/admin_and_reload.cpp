@@ -1,4 +1,4 @@
-// The operator-facing surface of `importwatch run` (SPEC §1, §4, §7, §8): the
+// The operator-facing surface of `importwatch run` (docs/operations.md): the
 // admin HTTP server, reload by SIGHUP and POST /-/reload, signals, sd_notify
 // and the log formats. The simulator (and a webhook receiver) run in this
 // process's io_context, pumped while the importwatch binary runs as a child.
@@ -202,7 +202,7 @@ bool is_rfc3339(boost::json::value const& v) {
 }
 bool is_time_or_null(boost::json::value const& v) { return v.is_null() || is_rfc3339(v); }
 
-/// Every field of a /v1/watches object, with its type (SPEC §7).
+/// Every field of a /v1/watches object, with its type (docs/operations.md).
 void check_watch_shape(boost::json::object const& w) {
     std::set<std::string> keys;
     for (auto const& kv : w) keys.insert(std::string(kv.key()));
@@ -415,7 +415,7 @@ BOOST_AUTO_TEST_CASE(admin_endpoints_metrics_secrets_and_sigterm) {
         BOOST_TEST(is_rfc3339(missing.at("last_poll")));
     }
 
-    // /metrics: every name SPEC §7 lists, sane values, promtool-clean.
+    // /metrics: every documented name, sane values, promtool-clean.
     {
         auto r = f.get("/metrics");
         BOOST_REQUIRE(r);
@@ -567,7 +567,7 @@ BOOST_AUTO_TEST_CASE(admin_endpoints_metrics_secrets_and_sigterm) {
     BOOST_TEST(*rc == 0);
     BOOST_TEST((std::chrono::steady_clock::now() - t0 < 10s));
 
-    // Text log lines all have the text shape (SPEC §4).
+    // Text log lines all have the text shape (docs/events.md).
     {
         static std::regex const text_line(R"(^\S+Z (trace|debug|info|warn|error) .*)");
         for (auto const& l : lines_of(daemon.err())) {

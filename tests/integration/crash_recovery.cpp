@@ -1,5 +1,5 @@
 // kill -9 at random moments, over many cycles, while imports move and the
-// webhook receiver flaps (SPEC §4, §5, §6): every event arrives at least once,
+// webhook receiver flaps (docs/events.md, "Durability"): every event arrives at least once,
 // in order per watch, with gap-free sequences, and nothing is emitted twice.
 #define BOOST_TEST_MODULE crash_recovery
 #include <boost/test/unit_test.hpp>

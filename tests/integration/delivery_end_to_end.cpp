@@ -1,4 +1,4 @@
-// Webhook delivery through the whole binary (SPEC §5, §1 `outbox`): signed
+// Webhook delivery through the whole binary (docs/events.md), and `outbox`: signed
 // CloudEvents that the Standard Webhooks verifiers accept, order per watch
 // while another watch flows, the same webhook-id after restarts, 410 dead
 // letters listed and replayed, and the dead-letter retention.

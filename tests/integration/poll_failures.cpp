@@ -1,4 +1,4 @@
-// SPEC §3 per-watch failures, end to end: the importwatch binary against the
+// Per-watch failures, end to end: the importwatch binary against the
 // simulator's faults (the simulator runs in this process's io_context, pumped
 // with run_until). Each test asserts what the server saw as well as what the
 // daemon logged. No test asserts speed: time bounds only say how many

@@ -1,4 +1,4 @@
-// SPEC §3 rate limits, end to end: the importwatch binary polls the simulator
+// Rate limits (README, "Rate limits"), end to end: the importwatch binary polls the simulator
 // (running in this process's io_context, pumped with run_until) and the tests
 // assert what the *server* saw — when each request arrived — not only what
 // the daemon logged.

@@ -1,4 +1,4 @@
-// State safety through the whole binary (SPEC §6): the state dir lock, a
+// State safety through the whole binary: the state dir lock, a
 // corrupt database, and a commit that fails while the database is locked.
 #define BOOST_TEST_MODULE state_safety
 #include <boost/test/unit_test.hpp>

@@ -66,7 +66,7 @@ BOOST_AUTO_TEST_CASE(status_changed_is_the_spec_example_member_for_member) {
         R"("import_id":"1234a567-bcd8-9123-4567-abcd1234567f","sequence":3,)"
         R"("previous_status":"in_progress","status":"complete","terminal":true,)"
         R"("import":{"id":"1234a567-bcd8-9123-4567-abcd1234567f","segmentKey":"vip-users","creationTime":1,"mode":"merge","status":"complete","_links":{}}}})";
-    // Same content, and the same member order as SPEC §4's example.
+    // Same content, and the member order docs/events.md documents.
     BOOST_TEST(json::parse(e.body) == json::parse(expected));
     BOOST_TEST(e.body == expected);
 

@@ -306,7 +306,7 @@ BOOST_AUTO_TEST_CASE(stall_is_reported_once_per_status_and_rearmed_by_a_change) 
                 BOOST_TEST(d.events.size() == 1u);
                 BOOST_TEST((e.level == log_level::warn));
                 BOOST_TEST(e.summary == "vip-nightly stalled in " + std::string(st.status) + " for 6h (" + path + ")");
-                // SPEC §4: stalled has only the keys every event has.
+                // stalled has only the keys every event has (docs/events.md).
                 BOOST_TEST(!data_of(e).contains("stalled_for_seconds"));
                 BOOST_TEST(data_of(e).size() == 10u);
                 BOOST_TEST(data_of(e).at("status") == json::value(st.status));
