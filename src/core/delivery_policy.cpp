@@ -3,6 +3,7 @@
 #include <array>
 
 #include "core/rate_limit_gate.hpp"
+#include "core/untrusted_text.hpp"
 
 namespace importwatch::core {
 
@@ -11,17 +12,6 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr std::array<milliseconds, 6> schedule{5s, 30s, 2min, 10min, 30min, 1h};
-
-/// Error texts end up in logs, the outbox and `outbox list`: keep them short.
-constexpr std::size_t max_error_chars = 200;
-
-std::string truncated(std::string s) {
-    if (s.size() > max_error_chars) {
-        s.resize(max_error_chars - 3);
-        s += "...";
-    }
-    return s;
-}
 
 // "24h", "1h30m", "1m30s", "500ms": the shape of config durations (hours are
 // not folded into days, so the default reads "24h" as configured).
@@ -81,7 +71,8 @@ delivery_verdict judge_delivery(http_outcome const& outcome, int attempts, sys_m
     } else {
         error = describe_failure(outcome.error());
     }
-    error = truncated(std::move(error));
+    // Error texts end up in logs, the outbox and `outbox list`: keep them short.
+    error = truncated(error);
 
     auto const nominal = retry_schedule(attempts);
     // ±10 % so a receiver that comes back is not hit by every queue at once.

@@ -14,6 +14,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "core/untrusted_text.hpp"
+
 namespace importwatch::daemon {
 namespace {
 
@@ -99,6 +101,10 @@ public:
             line += ' ';
             line += payload;
         }
+        // Whatever a line carries (server text in errors, statuses, file
+        // names), it stays one line and shows no terminal or bidi controls.
+        line = format_ == core::log_format::json ? core::json_printable(std::move(line))
+                                                 : core::printable(std::move(line));
         line += '\n';
         if (journal_) {
             // journald splits on newlines: every piece gets the priority.
