@@ -5,6 +5,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "core/import.hpp"
+#include "core/untrusted_text.hpp"
 
 namespace importwatch::core {
 
@@ -31,7 +32,66 @@ std::string source_of(std::string_view base_url, watch_key const& key) {
     return s;
 }
 
+// Room for `"files":[]` and the `_importwatch` note when shortening.
+constexpr std::size_t note_room = 128;
+
+json::object importwatch_note(std::size_t original_bytes) {
+    return json::object{{"original_bytes", original_bytes}};
+}
+
 } // namespace
+
+json::value bounded_import(json::value const& import, std::size_t serialized_size) {
+    if (serialized_size <= max_event_import_bytes) return import;
+    auto const* obj = import.if_object();
+    if (obj == nullptr) return nullptr;   // decode_import only ever stores objects
+
+    // Everything but the file list, then as many leading files as still fit.
+    json::object shortened;
+    shortened.reserve(obj->size() + 1);
+    json::array const* files = nullptr;
+    for (auto const& m : *obj) {
+        if (m.key() == "files" && m.value().is_array())
+            files = &m.value().get_array();
+        else if (m.key() != "_importwatch")
+            shortened.emplace(m.key(), m.value());
+    }
+    auto const base = json::serialize(shortened).size() + note_room;
+    if (base <= max_event_import_bytes) {
+        std::size_t budget = max_event_import_bytes - base;
+        json::array kept;
+        std::size_t total = 0;
+        if (files) {
+            total = files->size();
+            for (auto const& f : *files) {
+                auto const size = json::serialize(f).size() + 1;   // and a comma
+                if (size > budget) break;
+                budget -= size;
+                kept.push_back(f);
+            }
+        }
+        auto note = importwatch_note(serialized_size);
+        note.emplace("files_omitted", total - kept.size());
+        if (files) shortened.emplace("files", std::move(kept));
+        shortened.emplace("_importwatch", std::move(note));
+        return shortened;
+    }
+
+    // Huge fields besides the files: keep only what identifies the import.
+    json::object minimal;
+    for (char const* key : {"id", "segmentKey", "creationTime", "mode", "status"}) {
+        auto const* v = obj->if_contains(key);
+        if (v == nullptr) continue;
+        if (auto const* s = v->if_string())
+            minimal.emplace(key, truncated(std::string_view(s->data(), s->size())));
+        else
+            minimal.emplace(key, *v);
+    }
+    auto note = importwatch_note(serialized_size);
+    note.emplace("truncated", true);
+    minimal.emplace("_importwatch", std::move(note));
+    return minimal;
+}
 
 event make_event(event_subject const& subject, std::string_view type, std::uint64_t sequence,
                  json::object extra, std::string summary, log_level level, sys_ms now,
@@ -80,7 +140,8 @@ event make_event(event_subject const& subject, std::string_view type, std::uint6
     cloud_event.emplace("time", format_rfc3339(now));
     cloud_event.emplace("datacontenttype", "application/json");
     cloud_event.emplace("data", std::move(data));
-    e.body = json::serialize(cloud_event);
+    // Receivers print bodies too: no raw control or bidi characters in them.
+    e.body = json_printable(json::serialize(cloud_event));
     return e;
 }
 

@@ -18,6 +18,19 @@ inline constexpr std::string_view stalled_type = "importwatch.import.stalled";
 inline constexpr std::string_view watch_failed_type = "importwatch.watch.failed";
 inline constexpr std::string_view watch_recovered_type = "importwatch.watch.recovered";
 
+/// An event carries the Import object whole when it serializes to at most
+/// this many bytes; a larger one is shortened (bounded_import).
+inline constexpr std::size_t max_event_import_bytes = 16 * 1024;
+
+/// The Import object as events carry it, given its serialized size: `import`
+/// itself when it fits in max_event_import_bytes; else a copy whose `files`
+/// list keeps as many leading entries as fit, plus
+/// `"_importwatch": {"files_omitted": N, "original_bytes": B}`; and when even
+/// that cannot fit, only `id`, `segmentKey`, `creationTime`, `mode` and
+/// `status` (strings truncated) plus `"_importwatch": {"truncated": true,
+/// "original_bytes": B}`. Null stays null.
+boost::json::value bounded_import(boost::json::value const& import, std::size_t serialized_size);
+
 struct event {
     std::string id;            // UUID v4; the same across retries and restarts
     std::string type;
@@ -35,7 +48,8 @@ struct event_subject {
     watch_config const& watch;
     std::string_view base_url;                 // for the CloudEvent source
     std::optional<std::string> const& status;  // after this event (null before first observation)
-    boost::json::value const& import_json;     // null when none was received yet
+    boost::json::value const& import_json;     // null when none was received yet; already
+                                               // bounded (bounded_import)
 };
 
 /// Builds one event. `extra` is a JSON object whose members are added to

@@ -34,6 +34,11 @@ expected<std::int64_t> required_int64(json::object const& obj, std::string_view 
     return fail("field " + std::string(key) + ": expected integer");
 }
 
+std::string too_long(std::size_t size) {
+    return std::to_string(size) + " bytes, " + std::string(over_status_limit) + " (" +
+           std::to_string(max_status_bytes) + " bytes)";
+}
+
 expected<std::vector<import_file>> decode_files(json::object const& obj) {
     std::vector<import_file> files;
     auto const* v = obj.if_contains("files");
@@ -53,6 +58,7 @@ expected<std::vector<import_file>> decode_files(json::object const& obj) {
             if (str == nullptr) return fail(where + "." + std::string(key) + ": expected string");
             out->assign(str->data(), str->size());
         }
+        if (f.status.size() > max_status_bytes) return fail(where + ".status: " + too_long(f.status.size()));
         files.push_back(std::move(f));
     }
     std::sort(files.begin(), files.end());
@@ -69,6 +75,23 @@ import_status classify_status(std::string_view status) {
     if (status == "complete") return import_status::complete;
     if (status == "stopped") return import_status::stopped;
     return import_status::unknown;
+}
+
+char const* to_string(import_status status) {
+    switch (status) {
+    case import_status::preparing: return "preparing";
+    case import_status::pending_approval: return "pending_approval";
+    case import_status::ready: return "ready";
+    case import_status::in_progress: return "in_progress";
+    case import_status::complete: return "complete";
+    case import_status::stopped: return "stopped";
+    case import_status::unknown: break;
+    }
+    return "unknown";
+}
+
+char const* status_label(std::optional<std::string> const& status) {
+    return status ? to_string(classify_status(*status)) : "none";
 }
 
 bool is_terminal(std::string_view status) {
@@ -99,6 +122,8 @@ expected<import_snapshot> decode_import(std::string_view body) {
     if (!mode) return fail(mode.error());
     auto status = required_string(*obj, "status");
     if (!status) return fail(status.error());
+    // Checked before anything else reads it: the text is never echoed.
+    if (status->size() > max_status_bytes) return fail("field status: " + too_long(status->size()));
     auto files = decode_files(*obj);
     if (!files) return fail(files.error());
     // `_links` is required by LD's schema, but importwatch never reads it, so

@@ -1,6 +1,7 @@
 #pragma once
 // LaunchDarkly's Import object (launchdarkly/get-big-segment-import.md).
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,12 @@ namespace importwatch::core {
 enum class import_status { preparing, pending_approval, ready, in_progress, complete, stopped, unknown };
 
 import_status classify_status(std::string_view status);
+/// The status as a metric label: the documented name, or "unknown".
+char const* to_string(import_status status);
+/// A watch's last status as a metric label: "none" before the first
+/// observation, else to_string(classify_status(…)). Never server text, so a
+/// server inventing statuses cannot grow /metrics.
+char const* status_label(std::optional<std::string> const& status);
 /// complete and stopped end a watch; unknown statuses are non-terminal.
 bool is_terminal(std::string_view status);
 
@@ -36,6 +43,12 @@ struct import_snapshot {
 
 /// Response bodies above this are invalid responses.
 inline constexpr std::size_t max_import_body = 1024 * 1024;
+/// A status (the import's or a file's) longer than this is an invalid
+/// response: LaunchDarkly's are at most 16 bytes, and statuses end up in
+/// events, log lines and state.
+inline constexpr std::size_t max_status_bytes = 64;
+/// In decode_import's error when a status was longer than that (for counting).
+inline constexpr std::string_view over_status_limit = "longer than the status limit";
 
 /// Decodes a 200 body. Errors name the problem ("missing field status",
 /// "field creationTime: expected integer", "malformed JSON: …").

@@ -10,35 +10,13 @@
 #include "core/backoff.hpp"
 #include "core/duration.hpp"
 #include "core/import.hpp"
+#include "core/untrusted_text.hpp"
 
 namespace importwatch::core {
 
 namespace {
 
 namespace json = boost::json;
-
-// Error messages from LD's error bodies are echoed into events and logs; a
-// hostile or broken server must not be able to make them arbitrarily long.
-constexpr std::size_t max_message_length = 200;
-
-std::string truncated(std::string_view s) {
-    if (s.size() <= max_message_length) return std::string(s);
-    std::size_t n = max_message_length;
-    // Do not cut a UTF-8 sequence in half: back up to a lead byte.
-    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-    return std::string(s.substr(0, n)) + "…";
-}
-
-// Summaries and warnings become text log lines and carry strings the server
-// chose (statuses, file names, error messages): a control character must not
-// be able to start a forged line.
-std::string printable(std::string s) {
-    for (auto& c : s) {
-        auto const b = static_cast<unsigned char>(c);
-        if (b < 0x20 || b == 0x7f) c = ' ';
-    }
-    return s;
-}
 
 char const* status_text(int status) {
     switch (status) {
@@ -58,15 +36,17 @@ char const* status_text(int status) {
 
 // LD error bodies are {"code": "...", "message": "...", "id": "..."}; fall
 // back to the status text when the body is anything else.
-std::string error_message(http_reply const& reply) {
+std::string error_message(http_reply const& reply, limits_hit& limits) {
     if (reply.body.size() <= max_import_body) {
         boost::system::error_code ec;
         auto v = json::parse(reply.body, ec);
         if (!ec) {
             if (auto const* obj = v.if_object()) {
                 if (auto const* m = obj->if_contains("message")) {
-                    if (auto const* s = m->if_string(); s != nullptr && !s->empty())
+                    if (auto const* s = m->if_string(); s != nullptr && !s->empty()) {
+                        if (s->size() > max_peer_text) limits.text_cut = true;
                         return printable(truncated(std::string_view(s->data(), s->size())));
+                    }
                 }
             }
         }
@@ -84,19 +64,52 @@ std::string failure_reason(int status) {
     }
 }
 
+/// The Import object a decision's events carry: shortened to
+/// max_event_import_bytes once, on the first event, and only then (an
+/// unchanged poll emits no event and pays nothing).
+class carried_import {
+public:
+    /// `serialized`: its serialized form when the caller has it already.
+    explicit carried_import(json::value const& import, std::string const* serialized = nullptr)
+        : import_(import), serialized_(serialized) {}
+
+    json::value const& get(poll_decision& d) {
+        if (!bounded_) {
+            std::size_t const size = import_.is_null() ? 0 : serialized().size();
+            bounded_ = bounded_import(import_, size);
+            if (size > max_event_import_bytes) d.limits.import_bytes = size;
+        }
+        return *bounded_;
+    }
+    /// Its serialized form (made at most once).
+    std::string const& serialized() {
+        if (!serialized_) {
+            own_ = json::serialize(import_);
+            serialized_ = &own_;
+        }
+        return *serialized_;
+    }
+
+private:
+    json::value const& import_;
+    std::string const* serialized_;
+    std::string own_;
+    std::optional<json::value> bounded_;
+};
+
 /// Builds the events of one decision, numbering them in emission order.
 class event_writer {
 public:
-    event_writer(watch_view const& view, poll_decision& d, sys_ms now, random_source& rng)
-        : view_(view), d_(d), now_(now), rng_(rng) {}
+    event_writer(watch_view const& view, poll_decision& d, carried_import& import, sys_ms now, random_source& rng)
+        : view_(view), d_(d), import_(import), now_(now), rng_(rng) {}
 
-    void emit(std::optional<std::string> const& status, json::value const& import_json,
-              std::string_view type, json::object extra, std::string_view what, log_level level) {
+    void emit(std::optional<std::string> const& status, std::string_view type, json::object extra,
+              std::string_view what, log_level level) {
         std::string summary;
         summary.append(view_.watch.name).append(" ").append(what);
         summary.append(" (").append(view_.watch.key.path()).append(")");
         summary = printable(std::move(summary));
-        event_subject subject{view_.watch, view_.base_url, status, import_json};
+        event_subject subject{view_.watch, view_.base_url, status, import_.get(d_)};
         d_.events.push_back(make_event(subject, type, ++d_.state.sequence, std::move(extra),
                                        std::move(summary), level, now_, rng_));
     }
@@ -104,6 +117,7 @@ public:
 private:
     watch_view const& view_;
     poll_decision& d_;
+    carried_import& import_;
     sys_ms now_;
     random_source& rng_;
 };
@@ -147,9 +161,9 @@ void apply_failure(watch_view const& view, poll_decision& d, watch_failure failu
         what += failure.message + ")";
         // No Import was received in this poll: events carry the last one stored.
         auto const import_json = stored_import(d.state.import_json);
-        event_writer(view, d, now, rng)
-            .emit(d.state.status, import_json, watch_failed_type, std::move(extra), what,
-                  log_level::warn);
+        carried_import carried(import_json, &d.state.import_json);
+        event_writer(view, d, carried, now, rng)
+            .emit(d.state.status, watch_failed_type, std::move(extra), what, log_level::warn);
     }
     d.state.failure = std::move(failure);
     d.next_poll = failed_poll_time(view, now);
@@ -169,7 +183,8 @@ void back_off(watch_view const& view, poll_decision& d, sys_ms now, random_sourc
 void invalid_response(watch_view const& view, poll_decision& d, std::optional<int> http_status,
                       std::string const& detail, sys_ms now, random_source& rng) {
     d.result = poll_result::invalid_response;
-    d.error = "invalid response: " + detail;
+    d.error = "invalid response: " + truncated(detail);
+    if (detail.find(over_status_limit) != std::string::npos) d.limits.status_too_long = true;
     ++d.state.invalid_streak;
     back_off(view, d, now, rng);
     if (d.state.invalid_streak >= invalid_responses_to_fail)
@@ -185,10 +200,11 @@ void succeed(watch_view const& view, poll_decision& d, watch_state const& old, i
     st.invalid_streak = 0;
 
     std::optional<std::string> const status = snap.status;
-    event_writer events(view, d, now, rng);
+    carried_import import(snap.json);
+    event_writer events(view, d, import, now, rng);
 
     if (old.failure) {
-        events.emit(status, snap.json, watch_recovered_type, {}, "recovered", log_level::info);
+        events.emit(status, watch_recovered_type, {}, "recovered", log_level::info);
         st.failure.reset();
     }
 
@@ -199,7 +215,7 @@ void succeed(watch_view const& view, poll_decision& d, watch_state const& old, i
     if (status_changed) {
         json::object extra;
         extra.emplace("previous_status", nullable(old.status));
-        events.emit(status, snap.json, status_changed_type, std::move(extra),
+        events.emit(status, status_changed_type, std::move(extra),
                     "status " + old.status.value_or("none") + " -> " + snap.status,
                     log_level::info);
         st.status = snap.status;
@@ -209,20 +225,43 @@ void succeed(watch_view const& view, poll_decision& d, watch_state const& old, i
 
     // The first observation's files are in `import`; later, every new or
     // changed file is an event (in filename order); a vanished one is not.
+    // Past max_file_events_per_poll, the remaining changes of this poll are
+    // folded into one summary event (filename null, files_omitted: N).
     if (!first && files_changed) {
+        std::size_t emitted = 0;
+        std::size_t omitted = 0;
         auto old_it = old.files.begin();
         for (auto const& f : snap.files) {
             while (old_it != old.files.end() && old_it->filename < f.filename) ++old_it;
             std::optional<std::string> previous;
             if (old_it != old.files.end() && old_it->filename == f.filename) previous = old_it->status;
             if (previous == f.status) continue;
+            if (emitted == max_file_events_per_poll) {
+                ++omitted;
+                continue;
+            }
+            ++emitted;
+            if (f.filename.size() > max_peer_text) d.limits.text_cut = true;
+            auto const filename = truncated(f.filename);
             json::object extra;
-            extra.emplace("filename", f.filename);
+            extra.emplace("filename", filename);
             extra.emplace("previous_file_status", nullable(previous));
             extra.emplace("file_status", f.status);
-            events.emit(status, snap.json, file_status_changed_type, std::move(extra),
-                        "file " + f.filename + " " + previous.value_or("none") + " -> " + f.status,
+            events.emit(status, file_status_changed_type, std::move(extra),
+                        "file " + filename + " " + previous.value_or("none") + " -> " + f.status,
                         log_level::info);
+        }
+        if (omitted > 0) {
+            json::object extra;
+            extra.emplace("filename", nullptr);
+            extra.emplace("previous_file_status", nullptr);
+            extra.emplace("file_status", nullptr);
+            extra.emplace("files_omitted", omitted);
+            events.emit(status, file_status_changed_type, std::move(extra),
+                        "files: " + std::to_string(omitted) + " more changed in this poll (events for the first " +
+                            std::to_string(max_file_events_per_poll) + " only)",
+                        log_level::info);
+            d.limits.file_events_omitted = omitted;
         }
     }
 
@@ -232,7 +271,7 @@ void succeed(watch_view const& view, poll_decision& d, watch_state const& old, i
         // stalled has no keys of its own (docs/events.md): how long is in the summary,
         // and status_since in the state (/v1/watches).
         auto const stalled_for = std::chrono::floor<std::chrono::seconds>(now - st.status_since);
-        events.emit(status, snap.json, stalled_type, {},
+        events.emit(status, stalled_type, {},
                     "stalled in " + snap.status + " for " +
                         format_duration(std::chrono::duration_cast<milliseconds>(stalled_for)),
                     log_level::warn);
@@ -248,7 +287,7 @@ void succeed(watch_view const& view, poll_decision& d, watch_state const& old, i
     // Store the Import when it changed, or when the state is written anyway
     // (recovery, stall): an unchanged poll must not cost a write.
     if (status_changed || files_changed || !d.events.empty() || st.import_json.empty())
-        st.import_json = json::serialize(snap.json);
+        st.import_json = import.serialized();
 
     if (is_terminal(snap.status))
         d.next_poll.reset();
@@ -323,7 +362,7 @@ poll_decision decide(watch_view const& view, watch_state const& state, http_outc
             d.error = "HTTP " + std::to_string(code) + " from LaunchDarkly";
             back_off(view, d, now, rng);
         } else if (code >= 400 && code <= 499) {
-            auto message = error_message(reply);
+            auto message = error_message(reply, d.limits);
             d.result = poll_result::client_error;
             d.unauthorized = code == 401;
             d.error = "HTTP " + std::to_string(code) + " from LaunchDarkly: " + message;

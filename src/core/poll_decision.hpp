@@ -25,6 +25,19 @@ struct watch_view {
     std::string const& base_url;
 };
 
+/// At most this many file_status_changed events per poll, then one summary.
+inline constexpr std::size_t max_file_events_per_poll = 100;
+
+/// Bounds against a hostile or broken server that one decision ran into
+/// (the poller logs and counts them).
+struct limits_hit {
+    std::size_t file_events_omitted = 0;   // file changes folded into the summary event
+    std::size_t import_bytes = 0;          // events carry a shortened Import of this size (bounded_import)
+    bool status_too_long = false;          // the reply was invalid because of it
+    bool text_cut = false;                 // a file name or error message over max_peer_text was cut
+    bool any() const { return file_events_omitted > 0 || import_bytes > 0 || status_too_long || text_cut; }
+};
+
 struct poll_decision {
     watch_state state;                   // the new state
     bool persist = false;                // persisted fields changed: commit state + events
@@ -34,6 +47,7 @@ struct poll_decision {
     bool unauthorized = false;           // 401: fail every other watch, re-read the token
     std::optional<std::string> error;    // for the (deduplicated) error log
     std::optional<std::string> warning;  // e.g. an unknown status, once per watch
+    limits_hit limits;
 };
 
 /// When to poll a healthy watch next: the status interval (or `interval`),

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "core/import.hpp"
+#include "core/untrusted_text.hpp"
 #include "daemon/bounded_file.hpp"
 #include "daemon/engine.hpp"
 #include "net/http_server.hpp"
@@ -15,9 +16,11 @@
 namespace importwatch::daemon {
 namespace {
 
+// Prometheus escapes \\, \" and \n in label values; every other control or
+// bidi character (and invalid UTF-8) is first spelled out by core::printable.
 std::string escape_label(std::string_view v) {
     std::string out;
-    for (char c : v) {
+    for (char c : core::printable(std::string(v))) {
         if (c == '\\') out += "\\\\";
         else if (c == '"') out += "\\\"";
         else if (c == '\n') out += "\\n";
@@ -69,12 +72,13 @@ std::string render_metrics(engine& e) {
     x.sample("importwatch_build_info", 1, label("version", IMPORTWATCH_VERSION));
 
     std::map<std::string, std::size_t> by_status;
-    for (char const* s : {"none", "preparing", "pending_approval", "ready", "in_progress", "complete", "stopped"})
+    for (char const* s : {"none", "preparing", "pending_approval", "ready", "in_progress", "complete", "stopped",
+                          "unknown"})
         by_status[s] = 0;
     std::size_t failed = 0, stalled = 0;
     for (auto const& s : e.polling().watches()) {
         if (s.removed) continue;
-        ++by_status[s.state.status.value_or("none")];
+        ++by_status[core::status_label(s.state.status)];
         if (s.state.failure) ++failed;
         if (s.state.stall_reported && !s.state.terminal()) ++stalled;
     }
@@ -98,7 +102,17 @@ std::string render_metrics(engine& e) {
     x.sample("importwatch_poll_duration_seconds_count", double(m.poll_duration.count));
 
     x.family("importwatch_transitions_total", "counter", "Observed import status changes by new status.");
-    for (auto const& [status, n] : m.transitions) x.sample("importwatch_transitions_total", double(n), label("status", status));
+    for (std::size_t i = 0; i < m.transitions.size(); ++i)
+        x.sample("importwatch_transitions_total", double(m.transitions[i]),
+                 label("status", core::to_string(static_cast<core::import_status>(i))));
+
+    x.family("importwatch_limit_reached_total", "counter",
+             "Times a bound against bad input or overload was reached, by limit (see the README's Limits).");
+    for (char const* name : limit_names) {
+        auto const it = m.limits_reached.find(name);
+        x.sample("importwatch_limit_reached_total", double(it == m.limits_reached.end() ? 0 : it->second),
+                 label("limit", name));
+    }
 
     x.family("importwatch_rate_limit_pauses_total", "counter", "Process-wide pauses for 429s and remaining=0 holds.");
     x.sample("importwatch_rate_limit_pauses_total", double(m.rate_limit_pauses));
@@ -171,7 +185,7 @@ std::string render_watches(engine& e) {
         o["next_poll"] = time_or_null(s.next_poll);
         out.push_back(std::move(o));
     }
-    return boost::json::serialize(out);
+    return core::json_printable(boost::json::serialize(out));
 }
 
 core::expected<std::pair<std::string, std::uint16_t>> parse_listen_address(std::string const& listen) {

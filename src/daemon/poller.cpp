@@ -14,6 +14,7 @@
 #include "core/duration.hpp"
 #include "core/log_throttle.hpp"
 #include "core/rate_limit_gate.hpp"
+#include "core/untrusted_text.hpp"
 #include "core/url.hpp"
 #include "daemon/config_loader.hpp"
 #include "daemon/log_sink.hpp"
@@ -295,7 +296,9 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
             throttle_.clear(throttle_key);
         }
         for (auto const& e : d.events)
-            if (e.type == core::status_changed_type && s.state.status) ++metrics_.transitions[*s.state.status];
+            if (e.type == core::status_changed_type && s.state.status)
+                ++metrics_.transitions[static_cast<std::size_t>(core::classify_status(*s.state.status))];
+        if (d.limits.any()) report_limits(s, d.limits, now);
         if (!d.events.empty() && publish_) publish_(s, d.events);
         if (d.warning)
             log_fields(core::log_level::warn, fmt::format("watch {}: {}", s.config.name, *d.warning),
@@ -319,6 +322,50 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
         bool done = !d.next_poll || (settings_.stop_failed_watches && s.state.failure);
         schedule(index, done ? std::nullopt : d.next_poll);
         if (done && on_settled_) on_settled_();
+    }
+
+    /// Counts the bounds a decision ran into and says so (at most once a
+    /// minute per watch and bound). A too-long status is logged as the
+    /// invalid response it is.
+    void report_limits(watch_slot const& s, core::limits_hit const& hit, core::sys_ms now) {
+        auto const key = s.config.key.path() + "\x1flimit\x1f";
+        if (hit.status_too_long) metrics_.count_limit("status_bytes");
+        if (hit.text_cut) {
+            metrics_.count_limit("peer_text_bytes");
+            if (auto held = throttle_.admit(key + "peer_text_bytes", now))
+                log_fields(core::log_level::warn,
+                           fmt::format("watch {}: LaunchDarkly sent a file name or error message longer than {} "
+                                       "bytes; events and logs carry it cut{}",
+                                       s.config.name, core::max_peer_text,
+                                       *held ? fmt::format(" (repeated {} times)", *held) : ""),
+                           {{"watch", s.config.name}, {"limit", "peer_text_bytes"}, {"repeated", *held}});
+        }
+        if (hit.file_events_omitted > 0) {
+            metrics_.count_limit("file_events_per_poll");
+            if (auto held = throttle_.admit(key + "file_events_per_poll", now))
+                log_fields(core::log_level::warn,
+                           fmt::format("watch {}: {} more file changes in one poll than the {} sent as "
+                                       "events; they are summed up in one event (files_omitted){}",
+                                       s.config.name, hit.file_events_omitted, core::max_file_events_per_poll,
+                                       *held ? fmt::format(" (repeated {} times)", *held) : ""),
+                           {{"watch", s.config.name},
+                            {"limit", "file_events_per_poll"},
+                            {"files_omitted", hit.file_events_omitted},
+                            {"repeated", *held}});
+        }
+        if (hit.import_bytes > 0) {
+            metrics_.count_limit("event_import_bytes");
+            if (auto held = throttle_.admit(key + "event_import_bytes", now))
+                log_fields(core::log_level::warn,
+                           fmt::format("watch {}: the Import object is {} bytes; events carry it shortened to "
+                                       "{} bytes (see _importwatch in it){}",
+                                       s.config.name, hit.import_bytes, core::max_event_import_bytes,
+                                       *held ? fmt::format(" (repeated {} times)", *held) : ""),
+                           {{"watch", s.config.name},
+                            {"limit", "event_import_bytes"},
+                            {"import_bytes", hit.import_bytes},
+                            {"repeated", *held}});
+        }
     }
 
     void on_unauthorized(std::uint32_t origin, core::sys_ms now) {

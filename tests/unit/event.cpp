@@ -163,4 +163,59 @@ BOOST_AUTO_TEST_CASE(labels_and_extra_members) {
     BOOST_TEST(json::parse(bare.body).at("data").as_object().size() == 10u);
 }
 
+BOOST_AUTO_TEST_CASE(bounded_import_keeps_small_imports_whole) {
+    json::value const small = json::parse(R"({"id":"i","segmentKey":"s","creationTime":1,"mode":"merge","status":"ready",)"
+                                          R"("files":[{"filename":"a.csv","status":"pending"}]})");
+    BOOST_TEST(bounded_import(small, json::serialize(small).size()) == small);
+    BOOST_TEST(bounded_import(nullptr, 0).is_null());
+}
+
+BOOST_AUTO_TEST_CASE(bounded_import_cuts_the_file_list_and_says_so) {
+    json::object o{{"id", "i"}, {"segmentKey", "s"}, {"creationTime", 1}, {"mode", "merge"}, {"status", "ready"}};
+    json::array files;
+    for (int i = 0; i < 2000; ++i)
+        files.push_back(json::object{{"filename", "part-" + std::to_string(i) + ".csv"}, {"status", "pending"}});
+    o["files"] = files;
+    o["_links"] = json::object{{"self", json::object{{"href", "/x"}}}};
+    json::value const big = o;
+    auto const size = json::serialize(big).size();
+    BOOST_TEST_REQUIRE(size > max_event_import_bytes);
+
+    auto const b = bounded_import(big, size);
+    auto const text = json::serialize(b);
+    BOOST_TEST(text.size() <= max_event_import_bytes);
+    auto const& kept = b.at("files").as_array();
+    BOOST_TEST(kept.size() > 100u);   // as many as fit, not just a few
+    BOOST_TEST(kept.size() < 2000u);
+    for (std::size_t i = 0; i < kept.size(); ++i) BOOST_TEST(kept[i] == files[i]);   // the leading ones, in order
+    BOOST_TEST(b.at("_importwatch").at("files_omitted") == json::value(2000 - kept.size()));
+    BOOST_TEST(b.at("_importwatch").at("original_bytes") == json::value(size));
+    for (char const* key : {"id", "segmentKey", "creationTime", "mode", "status", "_links"})
+        BOOST_TEST(b.at(key) == big.at(key), key);
+}
+
+BOOST_AUTO_TEST_CASE(bounded_import_falls_back_to_the_identifying_fields) {
+    json::object o{{"id", std::string(100'000, 'i')}, {"segmentKey", "s"}, {"creationTime", 1}, {"mode", "merge"},
+                   {"status", "ready"}, {"padding", std::string(500'000, 'p')}};
+    json::value const big = o;
+    auto const b = bounded_import(big, json::serialize(big).size());
+    BOOST_TEST(json::serialize(b).size() <= 2048u);
+    BOOST_TEST(!b.as_object().contains("padding"));
+    BOOST_TEST(b.at("status") == json::value("ready"));
+    BOOST_TEST(b.at("creationTime") == json::value(1));
+    BOOST_TEST(b.at("id").as_string().size() < 300u);
+    BOOST_TEST(b.at("_importwatch").at("truncated") == json::value(true));
+}
+
+BOOST_AUTO_TEST_CASE(event_bodies_escape_control_and_bidi_characters) {
+    auto const watch = vip_nightly();
+    std::optional<std::string> const status = "in_progress";
+    json::value const import_json = json::parse("{\"status\":\"a\xC2\x9B\xE2\x80\xA8\xE2\x80\xAE\x7f\"}");
+    scripted_random rng(id_script);
+    auto const e = make_event({watch, "https://app.launchdarkly.com", status, import_json}, status_changed_type, 1,
+                              {}, "s", log_level::info, t_2026_11_28_19_37_20_123, rng);
+    BOOST_TEST(e.body.find(R"("status":"a\u009b\u2028\u202e\u007f")") != std::string::npos, e.body);
+    BOOST_TEST(json::parse(e.body).at("data").at("import") == import_json);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

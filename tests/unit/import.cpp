@@ -257,4 +257,29 @@ BOOST_AUTO_TEST_CASE(files_of_is_empty_on_anything_unexpected) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(statuses_longer_than_the_limit_are_refused_without_echo) {
+    auto body = [](std::string const& status, std::string const& file_status) {
+        return R"({"id":"i","segmentKey":"s","creationTime":1,"mode":"merge","status":")" + status +
+               R"(","files":[{"filename":"a.csv","status":")" + file_status + R"("}]})";
+    };
+    std::string const at_limit(max_status_bytes, 'a');
+    std::string const over(max_status_bytes + 1, 'b');
+    BOOST_TEST(decode_import(body(at_limit, at_limit)).has_value());
+    auto const status = decode_import(body(over, "ok"));
+    BOOST_TEST_REQUIRE(!status.has_value());
+    BOOST_TEST(status.error() == "field status: 65 bytes, longer than the status limit (64 bytes)");
+    auto const file = decode_import(body("ready", over));
+    BOOST_TEST_REQUIRE(!file.has_value());
+    BOOST_TEST(file.error() == "files[0].status: 65 bytes, longer than the status limit (64 bytes)");
+}
+
+BOOST_AUTO_TEST_CASE(status_labels_are_the_known_statuses_or_unknown) {
+    BOOST_TEST(std::string(status_label(std::nullopt)) == "none");
+    for (char const* s : {"preparing", "pending_approval", "ready", "in_progress", "complete", "stopped"})
+        BOOST_TEST(std::string(status_label(std::string(s))) == s);
+    BOOST_TEST(std::string(status_label(std::string("mystery_status"))) == "unknown");
+    BOOST_TEST(std::string(status_label(std::string(200'000, 'x'))) == "unknown");
+    BOOST_TEST(std::string(status_label(std::string("unknown"))) == "unknown");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
+#include <cstdio>
 #include <optional>
 #include <set>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include "core/backoff.hpp"
 #include "core/poll_decision.hpp"
+#include "core/untrusted_text.hpp"
 #include "common/scripted_random.hpp"
 
 namespace json = boost::json;
@@ -632,14 +634,15 @@ BOOST_AUTO_TEST_CASE(server_chosen_text_cannot_break_a_log_line) {
     auto const files = poll(before, reply(200, import_body("in_progress\nforged", {{"a.csv\r\n0000 error x", "ok"}})), t0);
     BOOST_TEST_REQUIRE(files.events.size() == 2u);
     for (auto const& e : files.events) BOOST_TEST(e.summary.find_first_of("\r\n") == std::string::npos, e.summary);
-    BOOST_TEST(files.events[1].summary == "vip-nightly file a.csv  0000 error x none -> ok (" + std::string(path) + ")");
+    BOOST_TEST(files.events[1].summary ==
+               "vip-nightly file a.csv\\r\\n0000 error x none -> ok (" + std::string(path) + ")");
     // The event itself keeps the exact value.
     BOOST_TEST(data_of(files.events[1]).at("filename") == json::value("a.csv\r\n0000 error x"));
     BOOST_TEST_REQUIRE(files.warning.has_value());
     BOOST_TEST(files.warning->find('\n') == std::string::npos);
 
     auto const failed = poll(before, reply(404, R"({"message":"line one\nline two"})"), t0);
-    BOOST_TEST(text(failed.error) == text("HTTP 404 from LaunchDarkly: line one line two"));
+    BOOST_TEST(text(failed.error) == text("HTTP 404 from LaunchDarkly: line one\\nline two"));
     BOOST_TEST(failed.events.at(0).summary.find('\n') == std::string::npos);
 }
 
@@ -720,6 +723,114 @@ BOOST_AUTO_TEST_CASE(poll_result_names_are_the_metric_labels) {
     for (auto const& r : rows) {
         BOOST_TEST_CONTEXT(r.name) { BOOST_TEST(std::string(to_string(r.r)) == r.name); }
     }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_SUITE(hostile_servers, fixture)
+
+// A server inventing statuses: at most max_status_bytes, else the reply is
+// invalid, and the text is never echoed into the error, the state or an event.
+BOOST_AUTO_TEST_CASE(a_status_longer_than_the_limit_is_an_invalid_response) {
+    auto const before = observed("in_progress", {}, t0 - 1h, 1);
+    std::string const at_limit(max_status_bytes, 's');
+    auto const ok = poll(before, reply(200, import_body(at_limit)), t0);
+    BOOST_TEST(to_string(ok.result) == "ok");
+    BOOST_TEST(text(ok.state.status) == text(at_limit));
+    BOOST_TEST(!ok.limits.any());
+
+    std::string const huge = "status-1-" + std::string(200 * 1024, 'x');
+    for (auto const& [name, body] :
+         {std::pair{"import status", import_body(huge)},
+          std::pair{"file status", import_body("in_progress", {{"a.csv", std::string(max_status_bytes + 1, 'f')}})}}) {
+        BOOST_TEST_CONTEXT(name) {
+            auto const d = poll(before, reply(200, body), t0);
+            BOOST_TEST(to_string(d.result) == "invalid_response");
+            BOOST_TEST(d.limits.status_too_long);
+            BOOST_TEST(d.events.empty());
+            BOOST_TEST(text(d.state.status) == text("in_progress"));
+            BOOST_TEST_REQUIRE(d.error.has_value());
+            BOOST_TEST(d.error->find("xxxxxxxx") == std::string::npos);
+            BOOST_TEST(d.error->find("fffffff") == std::string::npos);
+            BOOST_TEST(d.error->size() < 200u, *d.error);
+        }
+    }
+}
+
+// 2,000 files flipping on every poll: 100 file events, then one summary, each
+// carrying a bounded Import; the same poll before the fix made 2,000 events of
+// ~100 KB each.
+BOOST_AUTO_TEST_CASE(file_events_per_poll_are_capped_with_a_summary) {
+    file_list before_files, after_files;
+    for (int i = 0; i < 2000; ++i) {
+        char name[32];
+        std::snprintf(name, sizeof name, "part-%05d.csv", i);
+        before_files.emplace_back(name, "pending");
+        after_files.emplace_back(name, "complete");
+    }
+    auto const before = observed("in_progress", before_files, t0 - 1h, 7);
+    auto const body = import_body("in_progress", after_files);
+    BOOST_TEST_REQUIRE(body.size() > 2 * max_event_import_bytes);
+    auto const d = poll(before, reply(200, body), t0);
+
+    BOOST_TEST_REQUIRE(d.events.size() == max_file_events_per_poll + 1);
+    check_sequences(before, d);
+    BOOST_TEST(d.limits.file_events_omitted == 2000 - max_file_events_per_poll);
+    BOOST_TEST(d.limits.import_bytes == body.size());
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < d.events.size(); ++i) {
+        auto const& e = d.events[i];
+        total += e.body.size();
+        BOOST_TEST(e.type == "importwatch.import.file_status_changed");
+        BOOST_TEST(e.body.size() < max_event_import_bytes + 2048, i);
+        auto const data = data_of(e);
+        auto const& import = data.at("import").as_object();
+        BOOST_TEST(import.at("_importwatch").at("original_bytes") == json::value(body.size()));
+        BOOST_TEST(import.at("status") == json::value("in_progress"));
+        BOOST_TEST(!import.at("files").as_array().empty());
+        if (i < max_file_events_per_poll) {
+            char name[32];
+            std::snprintf(name, sizeof name, "part-%05zu.csv", i);
+            BOOST_TEST(data.at("filename") == json::value(name));
+            BOOST_TEST(data.at("file_status") == json::value("complete"));
+        }
+    }
+    auto const summary = data_of(d.events.back());
+    BOOST_TEST(summary.at("filename").is_null());
+    BOOST_TEST(summary.at("previous_file_status").is_null());
+    BOOST_TEST(summary.at("file_status").is_null());
+    BOOST_TEST(summary.at("files_omitted") == json::value(2000 - max_file_events_per_poll));
+    BOOST_TEST(d.events.back().summary ==
+               "vip-nightly files: 1900 more changed in this poll (events for the first 100 only) (" +
+                   std::string(path) + ")");
+    BOOST_TEST_MESSAGE("one poll of 2,000 flipping files: " << d.events.size() << " events, " << total << " bytes");
+    BOOST_TEST(total < 2u * 1024 * 1024);
+    // The state keeps the whole Import and every file.
+    BOOST_TEST(d.state.files.size() == 2000u);
+    BOOST_TEST(d.state.import_json.size() == body.size());
+    BOOST_TEST(d.persist);
+
+    // The next poll, unchanged: nothing emitted, nothing limited.
+    auto const again = poll(d.state, reply(200, body), t0 + 1s);
+    BOOST_TEST(again.events.empty());
+    BOOST_TEST(!again.limits.any());
+    BOOST_TEST(!again.persist);
+}
+
+// File names are server text: cut in events and log lines, escaped in summaries.
+BOOST_AUTO_TEST_CASE(long_file_names_are_cut_in_events_and_summaries) {
+    auto const before = observed("in_progress", {}, t0 - 1h, 1);
+    std::string const name = "\xE2\x80\xAE" + std::string(5000, 'n');
+    auto const d = poll(before, reply(200, import_body("in_progress", {{name, "ok"}})), t0);
+    BOOST_TEST_REQUIRE(d.events.size() == 1u);
+    auto const filename = std::string(data_of(d.events[0]).at("filename").as_string());
+    BOOST_TEST(filename.size() <= max_peer_text + 3);
+    BOOST_TEST(filename.starts_with("\xE2\x80\xAEnnn"));
+    BOOST_TEST(d.events[0].summary.size() < 400u);
+    BOOST_TEST(d.events[0].summary.starts_with("vip-nightly file \\u202ennn"), d.events[0].summary);
+    // The body of the event spells the override as an escape: valid JSON, same value.
+    BOOST_TEST(d.events[0].body.find("\xE2\x80\xAE") == std::string::npos);
+    BOOST_TEST(d.events[0].body.find("\\u202e") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
