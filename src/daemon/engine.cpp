@@ -21,7 +21,14 @@ engine::engine(asio::any_io_executor ex, std::unique_ptr<store::state_store> sto
                 if (w.accepts(e.type, slot.config.name)) r.webhooks.push_back(w.name);
             routed.push_back(std::move(r));
         }
-        return store_->commit(slot.config.key.path(), slot.config.name, next, routed, wall_now());
+        auto const now = wall_now();
+        auto report = store_->commit(slot.config.key.path(), slot.config.name, next, routed, now);
+        if (!report) {
+            if (store_->at_size_limit()) metrics_.count_limit("state_database_bytes");
+            return core::fail(report.error());
+        }
+        for (auto const& o : report->overflows) report_overflow(o, now);
+        return {};
     };
     auto publish = [this](watch_slot const&, std::vector<core::event> const& events) {
         for (auto const& e : events) log_event(e);
@@ -31,6 +38,37 @@ engine::engine(asio::any_io_executor ex, std::unique_ptr<store::state_store> sto
 }
 
 engine::~engine() = default;
+
+void engine::report_overflow(store::outbox_overflow const& o, core::sys_ms now) {
+    auto const& l = store_->limits();
+    auto& c = metrics_.webhooks[o.webhook];
+    if (o.dead_lettered > 0) {
+        metrics_.count_limit("outbox_pending");
+        c.dead += o.dead_lettered;
+        if (auto held = outbox_throttle_.admit(o.webhook + "\x1f" "pending", now))
+            log_fields(core::log_level::error,
+                       fmt::format("webhook {}: outbox full ({} pending deliveries or {} MiB): the {} oldest became "
+                                   "dead letters (`importwatch outbox replay` sends them again){}",
+                                   o.webhook, l.pending_rows, l.pending_bytes >> 20, o.dead_lettered,
+                                   *held ? fmt::format(" (repeated {} times)", *held) : ""),
+                       {{"webhook", o.webhook},
+                        {"limit", "outbox_pending"},
+                        {"dead_lettered", o.dead_lettered},
+                        {"repeated", *held}});
+    }
+    if (o.dropped > 0) {
+        metrics_.count_limit("outbox_dead_letters");
+        if (auto held = outbox_throttle_.admit(o.webhook + "\x1f" "dead", now))
+            log_fields(core::log_level::error,
+                       fmt::format("webhook {}: too many dead letters ({} or {} MiB): deleted the {} oldest{}",
+                                   o.webhook, l.dead_rows, l.dead_bytes >> 20, o.dropped,
+                                   *held ? fmt::format(" (repeated {} times)", *held) : ""),
+                       {{"webhook", o.webhook},
+                        {"limit", "outbox_dead_letters"},
+                        {"deleted", o.dropped},
+                        {"repeated", *held}});
+    }
+}
 
 void engine::remember(core::config const& cfg) {
     // The poller owns the watches; a second copy here would cost ~0.5 KiB a watch.

@@ -11,6 +11,7 @@
 
 #include "core/config.hpp"
 #include "core/expected.hpp"
+#include "core/log_throttle.hpp"
 #include "daemon/config_loader.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/poller.hpp"
@@ -42,6 +43,9 @@ public:
 
 private:
     void remember(core::config const& cfg);
+    /// Logs (at most once a minute per webhook and bound) and counts what a
+    /// commit did to keep a webhook's outbox within its bounds.
+    void report_overflow(store::outbox_overflow const& o, core::sys_ms now);
     poller_settings settings_for(core::config const& cfg, secrets const& s) const;
     std::vector<webhook_target> targets_for(core::config const& cfg, secrets const& s) const;
 
@@ -53,6 +57,7 @@ private:
     std::unique_ptr<poller> poller_;
     std::unique_ptr<webhook_dispatcher> dispatcher_;
     bool started_ = false;
+    core::log_throttle outbox_throttle_;
 };
 
 } // namespace importwatch::daemon

@@ -1,6 +1,7 @@
 #include "store/state_store.hpp"
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <string_view>
@@ -22,6 +23,9 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr char const* database_name = "importwatch.db";
+// A webhook's usage counts are re-read from the database at least this often:
+// `importwatch outbox replay` in another process moves dead letters back to pending.
+constexpr core::milliseconds usage_refresh{60'000};
 constexpr char const* lock_name = "lock";
 
 // Schema migrations, applied in order inside one transaction; user_version is
@@ -59,6 +63,13 @@ CREATE TABLE outbox (
     UNIQUE (webhook, event_id)
 );
 CREATE INDEX outbox_order ON outbox (webhook, watch_key, dead, sequence);
+)sql",
+    // 2: each row's body size, and an index that answers "how much does this
+    // webhook hold" and "its oldest rows" without reading any body.
+    R"sql(
+ALTER TABLE outbox ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+UPDATE outbox SET size = length(CAST(body AS BLOB));
+CREATE INDEX outbox_age ON outbox (webhook, dead, id, size, committed_ms);
 )sql",
 };
 constexpr int schema_version = static_cast<int>(std::size(migrations));
@@ -181,6 +192,17 @@ struct state_store::impl {
     statement update_delivered, update_reschedule, update_dead;
     statement select_outbox, replay_all, replay_one, purge;
     statement select_backlog;
+    statement select_usage, select_oldest, dead_letter_full, delete_row, page_count;
+
+    // Per webhook: rows and body bytes, pending and dead (outbox_limits).
+    struct usage {
+        std::size_t pending_rows = 0, pending_bytes = 0, dead_rows = 0, dead_bytes = 0;
+        sys_ms loaded{};
+    };
+    std::map<std::string, usage, std::less<>> usage_;
+    outbox_limits limits_;
+    int last_rc = SQLITE_OK;   // of the last failed step
+    bool at_size_limit = false;
 
     std::string errmsg() const { return db ? sqlite3_errmsg(db) : "out of memory"; }
 
@@ -200,8 +222,147 @@ struct state_store::impl {
         int rc;
         while ((rc = s.step()) == SQLITE_ROW) {
         }
-        if (rc != SQLITE_DONE) return core::fail(errmsg());
+        if (rc != SQLITE_DONE) {
+            last_rc = rc;
+            return core::fail(errmsg());
+        }
         return {};
+    }
+
+    // Runs a statement RETURNING webhook, dead, size, calling `f` per row.
+    template <class F>
+    core::expected<void> run_returning(statement& s, F&& f) {
+        reset_guard g{s};
+        int rc;
+        while ((rc = s.step()) == SQLITE_ROW) f(s.text(0), s.int64(1) != 0, static_cast<std::size_t>(s.int64(2)));
+        if (rc != SQLITE_DONE) {
+            last_rc = rc;
+            return core::fail(errmsg());
+        }
+        return {};
+    }
+
+    core::expected<usage> read_usage(std::string_view webhook, sys_ms now) {
+        auto& s = select_usage;
+        reset_guard g{s};
+        s.bind(1, webhook);
+        usage u;
+        u.loaded = now;
+        int rc;
+        while ((rc = s.step()) == SQLITE_ROW) {
+            auto const rows = static_cast<std::size_t>(s.int64(1));
+            auto const bytes = static_cast<std::size_t>(s.int64(2));
+            if (s.int64(0) != 0) u.dead_rows = rows, u.dead_bytes = bytes;
+            else u.pending_rows = rows, u.pending_bytes = bytes;
+        }
+        if (rc != SQLITE_DONE) {
+            last_rc = rc;
+            return core::fail(errmsg());
+        }
+        return u;
+    }
+
+    // The cached usage of `webhook`, read when missing or stale.
+    core::expected<usage*> usage_of(std::string const& webhook, sys_ms now) {
+        auto it = usage_.find(webhook);
+        if (it != usage_.end() && now - it->second.loaded < usage_refresh && now >= it->second.loaded)
+            return &it->second;
+        auto u = read_usage(webhook, now);
+        if (!u) return core::fail(u.error());
+        return &(usage_[webhook] = *u);
+    }
+
+    // The oldest rows of `webhook` (pending or dead) to drop for `u` to fit
+    // in `max_rows`/`max_bytes`; their ids and sizes.
+    core::expected<std::vector<std::pair<std::int64_t, std::size_t>>> oldest_over(
+        std::string const& webhook, bool dead, std::size_t rows, std::size_t bytes, std::size_t max_rows,
+        std::size_t max_bytes) {
+        std::vector<std::pair<std::int64_t, std::size_t>> out;
+        auto& s = select_oldest;
+        reset_guard g{s};
+        s.bind(1, webhook);
+        s.bind(2, std::int64_t{dead ? 1 : 0});
+        int rc = SQLITE_DONE;
+        while ((rows > max_rows || bytes > max_bytes) && (rc = s.step()) == SQLITE_ROW) {
+            auto const size = static_cast<std::size_t>(s.int64(1));
+            out.emplace_back(s.int64(0), size);
+            rows -= 1;
+            bytes -= std::min(bytes, size);
+        }
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+            last_rc = rc;
+            return core::fail(errmsg());
+        }
+        return out;
+    }
+
+    // Keeps `webhook`'s outbox within limits_: oldest pending become dead
+    // letters, then oldest dead letters go. Inside the commit's transaction.
+    core::expected<outbox_overflow> enforce_limits(std::string const& webhook, sys_ms now) {
+        outbox_overflow report;
+        report.webhook = webhook;
+        auto cached = usage_of(webhook, now);
+        if (!cached) return core::fail(cached.error());
+        auto* u = *cached;
+        auto const& l = limits_;
+        if (u->pending_rows > l.pending_rows || u->pending_bytes > l.pending_bytes) {
+            auto exact = read_usage(webhook, now);   // the cache may be stale: act on the truth
+            if (!exact) return core::fail(exact.error());
+            *u = *exact;
+            auto victims = oldest_over(webhook, false, u->pending_rows, u->pending_bytes, l.pending_rows,
+                                       l.pending_bytes);
+            if (!victims) return core::fail(victims.error());
+            auto const reason = "outbox full: more than " + std::to_string(l.pending_rows) +
+                                " pending deliveries or " + std::to_string(l.pending_bytes >> 20) +
+                                " MiB for this webhook; the oldest became dead letters";
+            for (auto const& [id, size] : *victims) {
+                auto& s = dead_letter_full;
+                s.bind(1, id);
+                s.bind(2, to_ms(now));
+                s.bind(3, reason);
+                if (auto r = run(s); !r) return core::fail(r.error());
+                u->pending_rows -= 1;
+                u->pending_bytes -= std::min(u->pending_bytes, size);
+                u->dead_rows += 1;
+                u->dead_bytes += size;
+            }
+            report.dead_lettered = victims->size();
+        }
+        if (u->dead_rows > l.dead_rows || u->dead_bytes > l.dead_bytes) {
+            auto exact = read_usage(webhook, now);
+            if (!exact) return core::fail(exact.error());
+            *u = *exact;
+            auto victims = oldest_over(webhook, true, u->dead_rows, u->dead_bytes, l.dead_rows, l.dead_bytes);
+            if (!victims) return core::fail(victims.error());
+            for (auto const& [id, size] : *victims) {
+                delete_row.bind(1, id);
+                if (auto r = run(delete_row); !r) return core::fail(r.error());
+                u->dead_rows -= 1;
+                u->dead_bytes -= std::min(u->dead_bytes, size);
+            }
+            report.dropped = victims->size();
+        }
+        return report;
+    }
+
+    // After a failed write: was it the database size bound?
+    void note_failure() {
+        at_size_limit = false;
+        if (last_rc != SQLITE_FULL) return;
+        reset_guard g{page_count};
+        if (page_count.step() != SQLITE_ROW) return;
+        auto const pages = page_count.int64(0);
+        auto const max_pages = page_count.int64(1);
+        at_size_limit = max_pages > 0 && pages + 8 >= max_pages;
+    }
+
+    core::expected<void> apply_size_limit() {
+        statement size;
+        if (size.prepare(db, "PRAGMA page_size") != SQLITE_OK || size.step() != SQLITE_ROW)
+            return core::fail(errmsg());
+        auto const page = std::max<std::int64_t>(512, size.int64(0));
+        auto const pages = std::max<std::int64_t>(1, static_cast<std::int64_t>(limits_.database_bytes) / page);
+        return exec(("PRAGMA max_page_count = " + std::to_string(pages)).c_str());
     }
 
     void rollback() {
@@ -219,10 +380,12 @@ struct state_store::impl {
         auto result = body();
         if (!result) {
             rollback();
+            usage_.clear();   // the cached counts may include what was rolled back
             return core::fail(prefix + result.error());
         }
         if (auto r = run(commit_tx); !r) {
             rollback();
+            usage_.clear();
             return core::fail(prefix + r.error());
         }
         return result;
@@ -283,7 +446,8 @@ core::expected<void> state_store::impl::prepare_all() {
          "stall_reported = excluded.stall_reported"},
         {insert_outbox,
          "INSERT INTO outbox (webhook, watch_key, watch_name, sequence, event_id, event_type, body, attempts, "
-         "committed_ms, next_attempt_ms, last_error, dead) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?8, '', 0)"},
+         "committed_ms, next_attempt_ms, last_error, dead, size) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?8, '', 0, ?9)"},
         {select_watches,
          "SELECT key, status, import_json, status_since_ms, sequence, failure_reason, failure_http_status, "
          "failure_message, stall_reported FROM watches"},
@@ -291,9 +455,13 @@ core::expected<void> state_store::impl::prepare_all() {
         // smallest sequence. Dead rows count as done and block nothing.
         {select_heads, std::string("SELECT ") + prefixed_columns("o") + " FROM " + heads_join +
                            " ORDER BY o.next_attempt_ms, o.id"},
-        {update_delivered, "DELETE FROM outbox WHERE id = ?1"},
-        {update_reschedule, "UPDATE outbox SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4 WHERE id = ?1"},
-        {update_dead, "UPDATE outbox SET attempts = ?2, last_error = ?3, dead = 1, dead_since_ms = ?4 WHERE id = ?1"},
+        // These three return what the usage counts need. A row dead-lettered
+        // by outbox_limits while its attempt was in flight stays dead.
+        {update_delivered, "DELETE FROM outbox WHERE id = ?1 RETURNING webhook, dead, size"},
+        {update_reschedule,
+         "UPDATE outbox SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4 WHERE id = ?1 AND dead = 0"},
+        {update_dead, "UPDATE outbox SET attempts = ?2, last_error = ?3, dead = 1, dead_since_ms = ?4 "
+                      "WHERE id = ?1 AND dead = 0 RETURNING webhook, dead, size"},
         {select_outbox, sql("ORDER BY webhook, watch_key, sequence, id")},
         // Replay restarts the delivery: attempts 0 and max_age counted from now.
         {replay_all, "UPDATE outbox SET dead = 0, dead_since_ms = NULL, attempts = 0, committed_ms = ?1, "
@@ -302,7 +470,14 @@ core::expected<void> state_store::impl::prepare_all() {
                      "next_attempt_ms = ?1 WHERE dead = 1 AND webhook = ?2"},
         {purge, "DELETE FROM outbox WHERE dead = 1 AND dead_since_ms < ?1"},
         {select_backlog, "SELECT webhook, SUM(dead = 0), MIN(CASE WHEN dead = 0 THEN committed_ms END), "
-                         "SUM(dead = 1) FROM outbox GROUP BY webhook"},
+                         "SUM(dead = 1) FROM outbox INDEXED BY outbox_age GROUP BY webhook"},
+        {select_usage, "SELECT dead, COUNT(*), TOTAL(size) FROM outbox INDEXED BY outbox_age WHERE webhook = ?1 "
+                       "GROUP BY dead"},
+        {select_oldest, "SELECT id, size FROM outbox INDEXED BY outbox_age WHERE webhook = ?1 AND dead = ?2 "
+                        "ORDER BY id"},
+        {dead_letter_full, "UPDATE outbox SET dead = 1, dead_since_ms = ?2, last_error = ?3 WHERE id = ?1 AND dead = 0"},
+        {delete_row, "DELETE FROM outbox WHERE id = ?1"},
+        {page_count, "SELECT page_count, max_page_count FROM pragma_page_count(), pragma_max_page_count()"},
     };
     for (auto const& e : entries)
         if (e.s.prepare(db, e.text.c_str()) != SQLITE_OK) return core::fail(errmsg());
@@ -392,8 +567,12 @@ core::expected<std::unique_ptr<state_store>> state_store::open(std::string const
     if (auto r = p->exec("PRAGMA journal_mode=WAL"); !r) return core::fail(p->path + ": " + r.error());
     // FULL: a committed outbox row survives power loss, not just a crash.
     if (auto r = p->exec("PRAGMA synchronous=FULL"); !r) return core::fail(p->path + ": " + r.error());
+    // The WAL shrinks back to this after a checkpoint (a burst of large
+    // commits would otherwise leave it at its largest size for good).
+    if (auto r = p->exec("PRAGMA journal_size_limit=16777216"); !r) return core::fail(p->path + ": " + r.error());
     if (auto r = p->migrate(); !r) return core::fail(p->path + ": " + r.error());
     if (auto r = p->prepare_all(); !r) return core::fail(p->path + ": " + r.error());
+    if (auto r = p->apply_size_limit(); !r) return core::fail(p->path + ": " + r.error());
 
     return std::unique_ptr<state_store>(new state_store(std::move(p)));
 }
@@ -433,11 +612,11 @@ core::expected<std::map<std::string, core::watch_state>> state_store::load_watch
     return out;
 }
 
-core::expected<void> state_store::commit(std::string const& watch_key, std::string const& watch_name,
-                                          core::watch_state const& state, std::vector<routed_event> const& events,
-                                          sys_ms now) {
+core::expected<commit_report> state_store::commit(std::string const& watch_key, std::string const& watch_name,
+                                                  core::watch_state const& state,
+                                                  std::vector<routed_event> const& events, sys_ms now) {
     auto& p = *impl_;
-    return p.in_transaction("commit", [&]() -> core::expected<void> {
+    auto result = p.in_transaction("commit", [&]() -> core::expected<commit_report> {
         {
             auto& s = p.upsert_watch;
             s.bind(1, watch_key);
@@ -458,8 +637,16 @@ core::expected<void> state_store::commit(std::string const& watch_key, std::stri
                 s.bind_null(9);
             }
             s.bind(10, std::int64_t{state.stall_reported ? 1 : 0});
-            if (auto r = p.run(s); !r) return r;
+            if (auto r = p.run(s); !r) return core::fail(r.error());
         }
+        // The webhooks written to, with their usage known before the inserts.
+        std::vector<std::string> touched;
+        for (auto const& routed : events)
+            for (auto const& webhook : routed.webhooks)
+                if (std::find(touched.begin(), touched.end(), webhook) == touched.end()) {
+                    if (auto u = p.usage_of(webhook, now); !u) return core::fail(u.error());
+                    touched.push_back(webhook);
+                }
         for (auto const& routed : events) {
             auto const& e = *routed.event;
             for (auto const& webhook : routed.webhooks) {
@@ -472,12 +659,38 @@ core::expected<void> state_store::commit(std::string const& watch_key, std::stri
                 s.bind(6, e.type);
                 s.bind(7, e.body);
                 s.bind(8, to_ms(now));
-                if (auto r = p.run(s); !r) return r;
+                s.bind(9, static_cast<std::int64_t>(e.body.size()));
+                if (auto r = p.run(s); !r) return core::fail(r.error());
+                auto& u = p.usage_[webhook];
+                u.pending_rows += 1;
+                u.pending_bytes += e.body.size();
             }
         }
-        return {};
+        commit_report report;
+        for (auto const& webhook : touched) {
+            auto overflow = p.enforce_limits(webhook, now);
+            if (!overflow) return core::fail(overflow.error());
+            if (overflow->dead_lettered > 0 || overflow->dropped > 0) report.overflows.push_back(std::move(*overflow));
+        }
+        return report;
     });
+    if (!result) {
+        p.note_failure();
+        if (p.at_size_limit)
+            return core::fail(result.error() + " (the state database reached its size limit of " +
+                              std::to_string(p.limits_.database_bytes >> 20) + " MiB)");
+    }
+    return result;
 }
+
+core::expected<void> state_store::set_limits(outbox_limits const& limits) {
+    impl_->limits_ = limits;
+    impl_->usage_.clear();
+    return impl_->apply_size_limit();
+}
+
+outbox_limits const& state_store::limits() const { return impl_->limits_; }
+bool state_store::at_size_limit() const { return impl_->at_size_limit; }
 
 core::expected<std::vector<delivery>> state_store::delivery_heads() {
     auto& s = impl_->select_heads;
@@ -490,9 +703,19 @@ core::expected<std::vector<delivery>> state_store::delivery_heads() {
 }
 
 core::expected<void> state_store::mark_delivered(std::int64_t id) {
-    auto& s = impl_->update_delivered;
+    auto& p = *impl_;
+    auto& s = p.update_delivered;
     s.bind(1, id);
-    if (auto r = impl_->run(s); !r) return core::fail("mark delivered: " + r.error());
+    auto r = p.run_returning(s, [&](std::string const& webhook, bool dead, std::size_t size) {
+            auto it = p.usage_.find(webhook);
+            if (it == p.usage_.end()) return;
+            auto& u = it->second;
+            auto& rows = dead ? u.dead_rows : u.pending_rows;
+            auto& bytes = dead ? u.dead_bytes : u.pending_bytes;
+            rows -= std::min<std::size_t>(rows, 1);
+            bytes -= std::min(bytes, size);
+        });
+    if (!r) return core::fail("mark delivered: " + r.error());
     return {};
 }
 
@@ -508,12 +731,22 @@ core::expected<void> state_store::reschedule(std::int64_t id, int attempts, sys_
 }
 
 core::expected<void> state_store::mark_dead(std::int64_t id, int attempts, std::string const& error, sys_ms now) {
-    auto& s = impl_->update_dead;
+    auto& p = *impl_;
+    auto& s = p.update_dead;
     s.bind(1, id);
     s.bind(2, std::int64_t{attempts});
     s.bind(3, error);
     s.bind(4, to_ms(now));
-    if (auto r = impl_->run(s); !r) return core::fail("mark dead: " + r.error());
+    auto r = p.run_returning(s, [&](std::string const& webhook, bool, std::size_t size) {
+            auto it = p.usage_.find(webhook);
+            if (it == p.usage_.end()) return;
+            auto& u = it->second;
+            u.pending_rows -= std::min<std::size_t>(u.pending_rows, 1);
+            u.pending_bytes -= std::min(u.pending_bytes, size);
+            u.dead_rows += 1;
+            u.dead_bytes += size;
+        });
+    if (!r) return core::fail("mark dead: " + r.error());
     return {};
 }
 
@@ -531,6 +764,7 @@ core::expected<std::size_t> state_store::replay(std::optional<std::string> const
     auto& s = webhook ? impl_->replay_one : impl_->replay_all;
     s.bind(1, to_ms(now));
     if (webhook) s.bind(2, *webhook);
+    impl_->usage_.clear();
     if (auto r = impl_->run(s); !r) return core::fail("replay: " + r.error());
     return static_cast<std::size_t>(sqlite3_changes(impl_->db));
 }
@@ -538,6 +772,7 @@ core::expected<std::size_t> state_store::replay(std::optional<std::string> const
 core::expected<std::size_t> state_store::purge_dead(sys_ms cutoff) {
     auto& s = impl_->purge;
     s.bind(1, to_ms(cutoff));
+    impl_->usage_.clear();
     if (auto r = impl_->run(s); !r) return core::fail("purge dead letters: " + r.error());
     return static_cast<std::size_t>(sqlite3_changes(impl_->db));
 }

@@ -44,6 +44,31 @@ struct routed_event {
     std::vector<std::string> webhooks;
 };
 
+/// Bounds on the outbox of each webhook and on the whole database, so that an
+/// event flood (a broken or hostile server) or a receiver that never answers
+/// 2xx cannot fill the disk. Pending deliveries past their bound become dead
+/// letters, oldest first ("outbox full"); dead letters past theirs are
+/// deleted, oldest first. Polling is never held for a webhook: the daemon
+/// keeps observing, logging and feeding the other webhooks.
+struct outbox_limits {
+    std::size_t pending_rows = 10'000;
+    std::size_t pending_bytes = 16 << 20;     // event bodies
+    std::size_t dead_rows = 10'000;
+    std::size_t dead_bytes = 16 << 20;
+    std::size_t database_bytes = 256 << 20;   // SQLite max_page_count: commits fail beyond it
+};
+
+/// What a commit did to stay within outbox_limits, per webhook.
+struct outbox_overflow {
+    std::string webhook;
+    std::size_t dead_lettered = 0;    // oldest pending deliveries made dead letters
+    std::size_t dropped = 0;          // oldest dead letters deleted
+};
+
+struct commit_report {
+    std::vector<outbox_overflow> overflows;
+};
+
 enum class open_mode {
     daemon,   // take the state dir lock (fails if another daemon holds it)
     tool,     // no lock: outbox commands beside a running daemon
@@ -62,9 +87,17 @@ public:
     /// Every stored watch state, keyed by watch key path.
     core::expected<std::map<std::string, core::watch_state>> load_watches();
 
+    /// Sets the bounds (the defaults otherwise), the database's size included.
+    core::expected<void> set_limits(outbox_limits const& limits);
+    outbox_limits const& limits() const;
+    /// Whether the last failed write failed because the database reached
+    /// outbox_limits::database_bytes.
+    bool at_size_limit() const;
+
     /// One transaction: the watch's persisted state, plus one outbox row per
-    /// (event, webhook). Nothing is written on error.
-    core::expected<void> commit(std::string const& watch_key, std::string const& watch_name,
+    /// (event, webhook), then whatever outbox_limits requires (reported).
+    /// Nothing is written on error.
+    core::expected<commit_report> commit(std::string const& watch_key, std::string const& watch_name,
                                 core::watch_state const& state,
                                 std::vector<routed_event> const& events, sys_ms now);
 
