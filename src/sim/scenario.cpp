@@ -38,10 +38,12 @@ constexpr type_name fault_type_names[] = {
     {fault_type::unauthorized, "unauthorized"},   {fault_type::forbidden, "forbidden"},
     {fault_type::not_found, "not_found"},         {fault_type::bad_request, "bad_request"},
     {fault_type::invalid_field, "invalid_field"}, {fault_type::unknown_status, "unknown_status"},
+    {fault_type::flapping_files, "flapping_files"}, {fault_type::invented_status, "invented_status"},
 };
 
-constexpr std::array<std::string_view, 10> fault_keys{
+constexpr std::array<std::string_view, 12> fault_keys{
     "type", "from", "until", "count", "probability", "status", "retry_after", "retry_after_date", "reset_in", "delay",
+    "files", "length",
 };
 
 bool valid_key(std::string_view s) {
@@ -272,6 +274,8 @@ private:
         case fault_type::remaining_zero: allowed.push_back("reset_in"); break;
         case fault_type::server_error: allowed.push_back("status"); break;
         case fault_type::delay: allowed.push_back("delay"); break;
+        case fault_type::flapping_files: allowed.push_back("files"); break;
+        case fault_type::invented_status: allowed.push_back("length"); break;
         default: break;
         }
         auto const m = map(node, path, allowed, "not used by fault type " + type_text);
@@ -305,6 +309,16 @@ private:
         if (auto e = m.find("reset_in")) f.reset_in = duration(e->value, join(path, "reset_in"));
         if (f.type == fault_type::remaining_zero && !f.reset_in)
             fail_at(node, path, "missing key \"reset_in\" (remaining_zero says when the window resets)");
+        if (auto e = m.find("files")) {
+            auto const n = integer(e->value, join(path, "files"));
+            if (n < 1 || n > 20000) fail_at(e->value, join(path, "files"), "must be between 1 and 20000");
+            f.files = static_cast<std::size_t>(n);
+        }
+        if (auto e = m.find("length")) {
+            auto const n = integer(e->value, join(path, "length"));
+            if (n < 1 || n > 512 * 1024) fail_at(e->value, join(path, "length"), "must be between 1 and 524288");
+            f.length = static_cast<std::size_t>(n);
+        }
         if (f.type == fault_type::delay) {
             auto const* e = m.find("delay");
             if (!e) fail_at(node, path, "missing key \"delay\"");

@@ -20,13 +20,16 @@
 //     - { type: reset | truncate | malformed | oversized, ... }
 //     - { type: remaining_zero, reset_in: 2s, ... }   # 200 with X-Ratelimit-*-Remaining: 0
 //     - { type: unauthorized | not_found | forbidden | bad_request, ... }
+//     - { type: flapping_files, files: 2000 }  # every file's status flips on every request
+//     - { type: invented_status, length: 204800 }   # a new status this long on every request
 //
 // A fault applies while its window [from, until) holds (times since start,
 // scaled by speed), to at most `count` requests, each with `probability`.
 // The import's own faults are tried before the global ones; the first that
 // applies wins and uses up one of its `count`. Global faults also hit requests
 // for unknown imports, except those that rewrite an Import body (malformed,
-// oversized, unknown_status, invalid_field, remaining_zero). Delays,
+// oversized, unknown_status, invalid_field, remaining_zero, flapping_files,
+// invented_status). Delays,
 // retry_after and reset_in are real time: speed does not scale them.
 //
 // Strict: unknown keys, keys another fault type uses, duplicates, `for` on
@@ -59,6 +62,7 @@ struct import_step {
 enum class fault_type {
     rate_limit, remaining_zero, server_error, delay, reset, truncate, malformed, oversized,
     unauthorized, forbidden, not_found, bad_request, invalid_field, unknown_status,
+    flapping_files, invented_status,
 };
 
 /// The YAML name of a fault type ("rate_limit", …).
@@ -75,6 +79,8 @@ struct fault {
     bool retry_after_date = false;               // rate_limit: send it as an HTTP-date
     std::optional<milliseconds> reset_in;        // X-Ratelimit-Reset = now + reset_in
     milliseconds delay{0};                       // delay
+    std::size_t files = 2000;                    // flapping_files: how many files
+    std::size_t length = 200 * 1024;             // invented_status: bytes of each status
 };
 
 struct simulated_import {

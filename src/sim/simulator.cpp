@@ -34,6 +34,7 @@ constexpr std::size_t oversized_body = 2 * 1024 * 1024;
 struct live_fault {
     fault spec;
     std::optional<std::uint64_t> remaining;   // count left; nullopt = unlimited
+    std::uint64_t served = 0;                 // requests it applied to so far
 };
 
 struct route {
@@ -62,7 +63,8 @@ std::optional<route> match_route(std::string_view target) {
 // Faults that rewrite the Import body need an import to rewrite.
 bool needs_import(fault_type t) {
     return t == fault_type::remaining_zero || t == fault_type::malformed || t == fault_type::oversized ||
-           t == fault_type::unknown_status || t == fault_type::invalid_field;
+           t == fault_type::unknown_status || t == fault_type::invalid_field || t == fault_type::flapping_files ||
+           t == fault_type::invented_status;
 }
 
 std::int64_t epoch_ms(system_clock::time_point t) {
@@ -160,8 +162,8 @@ struct simulator::impl {
     }
 
     // First fault that holds now: in its window, with count left, and lucky.
-    fault const* pick_fault(std::vector<live_fault>* import_faults, bool have_import, std::chrono::milliseconds t) {
-        auto try_list = [&](std::vector<live_fault>& list) -> fault const* {
+    live_fault* pick_fault(std::vector<live_fault>* import_faults, bool have_import, std::chrono::milliseconds t) {
+        auto try_list = [&](std::vector<live_fault>& list) -> live_fault* {
             for (auto& lf : list) {
                 auto const& f = lf.spec;
                 if (t < f.from || (f.until && t >= *f.until)) continue;
@@ -172,7 +174,8 @@ struct simulator::impl {
                     if (draw >= f.probability) continue;
                 }
                 if (lf.remaining) --*lf.remaining;
-                return &f;
+                ++lf.served;
+                return &lf;
             }
             return nullptr;
         };
@@ -227,7 +230,8 @@ struct simulator::impl {
         auto const t = scenario_time(steady_now);
         auto it = imports_.find(rt->path);
         bool const known = it != imports_.end();
-        fault const* f = pick_fault(known ? &it->second.second : nullptr, known, t);
+        live_fault* live = pick_fault(known ? &it->second.second : nullptr, known, t);
+        fault const* f = live ? &live->spec : nullptr;
         if (f) rec.fault = std::string(to_string(f->type));
 
         auto normal = [&](bool route_zero, std::optional<std::chrono::milliseconds> reset_in) {
@@ -294,6 +298,31 @@ struct simulator::impl {
                 o["status"] = "mystery_status";
             else
                 o["creationTime"] = std::to_string(epoch_ms(start_wall_));
+            auto r = json_reply(200, json::serialize(o));
+            add_rate_limit_headers(r, now, steady_now, false, std::nullopt);
+            return r;
+        }
+        case fault_type::flapping_files:
+        case fault_type::invented_status: {
+            // A hostile or broken server: every file flips between two
+            // statuses on every request, or the status is new and huge each time.
+            auto const& imp = *it->second.first;
+            auto o = import_json(imp, current_step(imp, t));
+            if (f->type == fault_type::flapping_files) {
+                json::array files;
+                files.reserve(f->files);
+                char const* status = live->served % 2 == 0 ? "pending" : "complete";
+                char name[32];
+                for (std::size_t i = 0; i < f->files; ++i) {
+                    std::snprintf(name, sizeof name, "part-%05zu.csv", i);
+                    files.push_back(json::object{{"filename", name}, {"status", status}});
+                }
+                o["files"] = std::move(files);
+            } else {
+                auto status = "status-" + std::to_string(live->served) + "-";
+                status.resize(std::max(status.size(), f->length), 'x');
+                o["status"] = std::move(status);
+            }
             auto r = json_reply(200, json::serialize(o));
             add_rate_limit_headers(r, now, steady_now, false, std::nullopt);
             return r;
