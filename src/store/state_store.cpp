@@ -74,6 +74,13 @@ CREATE INDEX outbox_age ON outbox (webhook, dead, id, size, committed_ms);
 };
 constexpr int schema_version = static_cast<int>(std::size(migrations));
 
+// "16 MiB", "256 KiB", "100 bytes": bounds as the README states them.
+std::string describe_bytes(std::size_t n) {
+    if (n >= (1u << 20) && n % (1u << 20) == 0) return std::to_string(n >> 20) + " MiB";
+    if (n >= 1024 && n % 1024 == 0) return std::to_string(n >> 10) + " KiB";
+    return std::to_string(n) + " bytes";
+}
+
 std::int64_t to_ms(sys_ms t) { return t.time_since_epoch().count(); }
 sys_ms from_ms(std::int64_t v) { return sys_ms{core::milliseconds{v}}; }
 
@@ -313,8 +320,8 @@ struct state_store::impl {
                                        l.pending_bytes);
             if (!victims) return core::fail(victims.error());
             auto const reason = "outbox full: more than " + std::to_string(l.pending_rows) +
-                                " pending deliveries or " + std::to_string(l.pending_bytes >> 20) +
-                                " MiB for this webhook; the oldest became dead letters";
+                                " pending deliveries or " + describe_bytes(l.pending_bytes) +
+                                " for this webhook; the oldest became dead letters";
             for (auto const& [id, size] : *victims) {
                 auto& s = dead_letter_full;
                 s.bind(1, id);
@@ -678,7 +685,7 @@ core::expected<commit_report> state_store::commit(std::string const& watch_key, 
         p.note_failure();
         if (p.at_size_limit)
             return core::fail(result.error() + " (the state database reached its size limit of " +
-                              std::to_string(p.limits_.database_bytes >> 20) + " MiB)");
+                              describe_bytes(p.limits_.database_bytes) + ")");
     }
     return result;
 }

@@ -416,4 +416,118 @@ BOOST_AUTO_TEST_CASE(unwritable_database_makes_commit_fail) {
     }
 }
 
+// A flood of events for a webhook that never takes them: its pending rows
+// stay within the bound, the oldest becoming dead letters ("outbox full") in
+// order; its dead letters stay within theirs, the oldest deleted. Another
+// webhook is not touched.
+BOOST_AUTO_TEST_CASE(outbox_bounds_dead_letter_the_oldest_then_delete_the_oldest_dead) {
+    testing::temp_dir tmp;
+    auto st = open_or_die(tmp.path().string());
+    store::outbox_limits limits;
+    limits.pending_rows = 10;
+    limits.dead_rows = 5;
+    BOOST_TEST_REQUIRE(st->set_limits(limits).has_value());
+
+    std::size_t dead_lettered = 0, dropped = 0;
+    for (std::uint64_t seq = 1; seq <= 30; ++seq) {
+        auto e = make_event("ev" + std::to_string(seq), seq);
+        std::vector<store::routed_event> routed{{&e, {seq <= 3 ? "calm" : "flood", "flood"}}};
+        if (seq > 3) routed[0].webhooks.pop_back();
+        auto r = st->commit("p/e/s/w", "w", state_with("in_progress", seq), routed, at(1000 + seq));
+        BOOST_TEST_REQUIRE(r.has_value(), (r ? std::string() : r.error()));
+        for (auto const& o : r->overflows) {
+            BOOST_TEST(o.webhook == "flood");
+            dead_lettered += o.dead_lettered;
+            dropped += o.dropped;
+        }
+    }
+    // flood got events 1..30; calm got 1..3.
+    BOOST_TEST(dead_lettered == 20u);
+    BOOST_TEST(dropped == 15u);
+    auto rows = st->list_outbox();
+    BOOST_TEST_REQUIRE(rows.has_value());
+    std::vector<std::uint64_t> pending, dead, calm;
+    for (auto const& d : *rows) {
+        if (d.webhook == "calm") calm.push_back(d.sequence);
+        else if (d.dead) {
+            dead.push_back(d.sequence);
+            BOOST_TEST(d.last_error.starts_with("outbox full"), d.last_error);
+        } else pending.push_back(d.sequence);
+    }
+    BOOST_TEST(pending == (std::vector<std::uint64_t>{21, 22, 23, 24, 25, 26, 27, 28, 29, 30}),
+               boost::test_tools::per_element());
+    BOOST_TEST(dead == (std::vector<std::uint64_t>{16, 17, 18, 19, 20}), boost::test_tools::per_element());
+    BOOST_TEST(calm == (std::vector<std::uint64_t>{1, 2, 3}), boost::test_tools::per_element());
+    // The dispatcher sees the oldest remaining pending one as the head.
+    auto heads = st->delivery_heads();
+    BOOST_TEST_REQUIRE(heads.has_value());
+    for (auto const& h : *heads)
+        if (h.webhook == "flood") BOOST_TEST(h.sequence == 21u);
+    // Delivering and dead-lettering keep the counts right: after delivering
+    // two, two more fit before the bound bites again.
+    for (auto const& h : *heads) BOOST_TEST_REQUIRE(st->mark_delivered(h.id).has_value());
+    heads = st->delivery_heads();
+    for (auto const& h : *heads)
+        if (h.webhook == "flood") BOOST_TEST_REQUIRE(st->mark_dead(h.id, 3, "HTTP 410 Gone", at(5000)).has_value());
+    auto e = make_event("ev31", 31);
+    std::vector<store::routed_event> routed{{&e, {"flood"}}};
+    auto r = st->commit("p/e/s/w", "w", state_with("in_progress", 31), routed, at(6000));
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST_REQUIRE(r->overflows.size() == 1u);
+    BOOST_TEST(r->overflows[0].dead_lettered == 0u);   // 8 pending + 1: fits
+    BOOST_TEST(r->overflows[0].dropped == 1u);         // 5 dead + the 410 = 6: one too many
+}
+
+// Bytes count as well as rows.
+BOOST_AUTO_TEST_CASE(outbox_bounds_count_bytes) {
+    testing::temp_dir tmp;
+    auto st = open_or_die(tmp.path().string());
+    store::outbox_limits limits;
+    limits.pending_bytes = 1000;
+    BOOST_TEST_REQUIRE(st->set_limits(limits).has_value());
+    std::size_t dead_lettered = 0;
+    for (std::uint64_t seq = 1; seq <= 10; ++seq) {
+        auto e = make_event("ev" + std::to_string(seq), seq);
+        e.body = std::string(300, 'x');
+        std::vector<store::routed_event> routed{{&e, {"hook"}}};
+        auto r = st->commit("p/e/s/w", "w", state_with("in_progress", seq), routed, at(1000 + seq));
+        BOOST_TEST_REQUIRE(r.has_value());
+        for (auto const& o : r->overflows) dead_lettered += o.dead_lettered;
+    }
+    BOOST_TEST(dead_lettered == 7u);   // 3 x 300 bytes fit in 1000
+    auto backlog = st->backlog();
+    BOOST_TEST_REQUIRE(backlog.has_value());
+    BOOST_TEST(backlog->at("hook").pending == 3u);
+    BOOST_TEST(backlog->at("hook").dead == 7u);
+}
+
+// The whole database is bounded: past it a commit fails (nothing of it
+// written) and says why, like a full disk.
+BOOST_AUTO_TEST_CASE(the_database_size_is_bounded) {
+    testing::temp_dir tmp;
+    auto st = open_or_die(tmp.path().string());
+    store::outbox_limits limits;
+    limits.database_bytes = 256 * 1024;
+    BOOST_TEST_REQUIRE(st->set_limits(limits).has_value());
+    bool failed = false;
+    std::uint64_t seq = 1;
+    for (; seq <= 200 && !failed; ++seq) {
+        auto e = make_event("ev" + std::to_string(seq), seq);
+        e.body = std::string(8000, 'x');
+        std::vector<store::routed_event> routed{{&e, {"hook"}}};
+        auto r = st->commit("p/e/s/w", "w", state_with("in_progress", seq), routed, at(1000));
+        if (!r) {
+            failed = true;
+            BOOST_TEST(r.error().find("reached its size limit of 256 KiB") != std::string::npos, r.error());
+            BOOST_TEST(st->at_size_limit());
+        }
+    }
+    BOOST_TEST(failed);
+    BOOST_TEST(seq > 10u);
+    auto watches = st->load_watches();
+    BOOST_TEST_REQUIRE(watches.has_value());
+    BOOST_TEST(watches->at("p/e/s/w").sequence == seq - 2);   // the failed commit left nothing
+    BOOST_TEST(fs::file_size(tmp.path() / "importwatch.db") <= 300u * 1024);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
