@@ -107,6 +107,7 @@ BOOST_AUTO_TEST_CASE(no_token_and_every_fault_type) {
         {"unauthorized", sim::fault_type::unauthorized}, {"forbidden", sim::fault_type::forbidden},
         {"not_found", sim::fault_type::not_found},       {"bad_request", sim::fault_type::bad_request},
         {"invalid_field", sim::fault_type::invalid_field}, {"unknown_status", sim::fault_type::unknown_status},
+        {"flapping_files", sim::fault_type::flapping_files}, {"invented_status", sim::fault_type::invented_status},
     };
     std::string text = import_head + "    steps: [{status: complete}]\nfaults:\n";
     for (auto const& [name, type] : types) text += "  - { type: " + name + " }\n";
@@ -197,7 +198,13 @@ BOOST_AUTO_TEST_CASE(bad_scenarios) {
         {"unknown fault type", import_head + "    steps: [{status: complete}]\nfaults: [{type: explode}]\n",
          "s.yaml:7:17: faults[0].type: unknown fault type \"explode\" (one of rate_limit, remaining_zero, "
          "server_error, delay, reset, truncate, malformed, oversized, unauthorized, forbidden, not_found, "
-         "bad_request, invalid_field, unknown_status)"},
+         "bad_request, invalid_field, unknown_status, flapping_files, invented_status)"},
+        {"files on another fault type", import_head + "    steps: [{status: complete}]\nfaults: [{type: reset, files: 3}]\n",
+         "s.yaml:7:24: faults[0].files: not used by fault type reset"},
+        {"no files", import_head + "    steps: [{status: complete}]\nfaults: [{type: flapping_files, files: 0}]\n",
+         "s.yaml:7:40: faults[0].files: must be between 1 and 20000"},
+        {"status too long to serve", import_head + "    steps: [{status: complete}]\nfaults: [{type: invented_status, length: 600000}]\n",
+         "s.yaml:7:42: faults[0].length: must be between 1 and 524288"},
         {"key of another fault type", import_head + "    steps: [{status: complete}]\nfaults: [{type: reset, status: 503}]\n",
          "s.yaml:7:24: faults[0].status: not used by fault type reset"},
         {"misspelt fault key",
