@@ -303,21 +303,25 @@ struct state_store::impl {
         return out;
     }
 
-    // Keeps `webhook`'s outbox within limits_: oldest pending become dead
-    // letters, then oldest dead letters go. Inside the commit's transaction.
-    core::expected<outbox_overflow> enforce_limits(std::string const& webhook, sys_ms now) {
+    // Makes room in `webhook`'s outbox for `rows` more pending rows of
+    // `bytes` within limits_: oldest pending become dead letters, then oldest
+    // dead letters go. Before the inserts, so that the pages freed are reused
+    // (a database at its size bound still takes the commit). Inside the
+    // commit's transaction.
+    core::expected<outbox_overflow> make_room(std::string const& webhook, std::size_t rows, std::size_t bytes,
+                                              sys_ms now) {
         outbox_overflow report;
         report.webhook = webhook;
         auto cached = usage_of(webhook, now);
         if (!cached) return core::fail(cached.error());
         auto* u = *cached;
         auto const& l = limits_;
-        if (u->pending_rows > l.pending_rows || u->pending_bytes > l.pending_bytes) {
+        if (u->pending_rows + rows > l.pending_rows || u->pending_bytes + bytes > l.pending_bytes) {
             auto exact = read_usage(webhook, now);   // the cache may be stale: act on the truth
             if (!exact) return core::fail(exact.error());
             *u = *exact;
-            auto victims = oldest_over(webhook, false, u->pending_rows, u->pending_bytes, l.pending_rows,
-                                       l.pending_bytes);
+            auto victims = oldest_over(webhook, false, u->pending_rows + rows, u->pending_bytes + bytes,
+                                       l.pending_rows, l.pending_bytes);
             if (!victims) return core::fail(victims.error());
             auto const reason = "outbox full: more than " + std::to_string(l.pending_rows) +
                                 " pending deliveries or " + describe_bytes(l.pending_bytes) +
@@ -646,14 +650,25 @@ core::expected<commit_report> state_store::commit(std::string const& watch_key, 
             s.bind(10, std::int64_t{state.stall_reported ? 1 : 0});
             if (auto r = p.run(s); !r) return core::fail(r.error());
         }
-        // The webhooks written to, with their usage known before the inserts.
-        std::vector<std::string> touched;
+        // Room first, for what each webhook is about to get.
+        struct incoming {
+            std::string webhook;
+            std::size_t rows = 0, bytes = 0;
+        };
+        std::vector<incoming> touched;
         for (auto const& routed : events)
-            for (auto const& webhook : routed.webhooks)
-                if (std::find(touched.begin(), touched.end(), webhook) == touched.end()) {
-                    if (auto u = p.usage_of(webhook, now); !u) return core::fail(u.error());
-                    touched.push_back(webhook);
-                }
+            for (auto const& webhook : routed.webhooks) {
+                auto it = std::find_if(touched.begin(), touched.end(), [&](auto const& t) { return t.webhook == webhook; });
+                if (it == touched.end()) it = touched.insert(touched.end(), incoming{webhook});
+                it->rows += 1;
+                it->bytes += routed.event->body.size();
+            }
+        commit_report report;
+        for (auto const& t : touched) {
+            auto overflow = p.make_room(t.webhook, t.rows, t.bytes, now);
+            if (!overflow) return core::fail(overflow.error());
+            if (overflow->dead_lettered > 0 || overflow->dropped > 0) report.overflows.push_back(std::move(*overflow));
+        }
         for (auto const& routed : events) {
             auto const& e = *routed.event;
             for (auto const& webhook : routed.webhooks) {
@@ -672,12 +687,6 @@ core::expected<commit_report> state_store::commit(std::string const& watch_key, 
                 u.pending_rows += 1;
                 u.pending_bytes += e.body.size();
             }
-        }
-        commit_report report;
-        for (auto const& webhook : touched) {
-            auto overflow = p.enforce_limits(webhook, now);
-            if (!overflow) return core::fail(overflow.error());
-            if (overflow->dead_lettered > 0 || overflow->dropped > 0) report.overflows.push_back(std::move(*overflow));
         }
         return report;
     });
