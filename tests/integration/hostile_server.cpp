@@ -28,6 +28,17 @@ namespace json = boost::json;
 
 namespace {
 
+// Under AddressSanitizer (the asan preset builds the daemon and this test
+// alike) memory figures mean nothing (shadow memory, a 256 MB quarantine) and
+// a Debug build polls far slower: RSS is then printed, not asserted, and the
+// flood needs fewer polls to count as one.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool sanitized = true;
+#else
+constexpr bool sanitized = false;
+#endif
+constexpr double min_polls = sanitized ? 5 : 20;
+
 std::uint16_t free_port() {
     boost::asio::io_context ioc;
     boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
@@ -193,13 +204,13 @@ imports:
     auto const log = daemon.err();
     BOOST_TEST_INFO(log.substr(0, 4000));
 
-    BOOST_TEST(polls >= 20);   // the flood really ran
-    BOOST_TEST(max_rss < 64u << 20);
+    BOOST_TEST(polls >= min_polls);   // the flood really ran
+    if (!sanitized) BOOST_TEST(max_rss < 64u << 20);
     BOOST_TEST(max_db < 100u << 20);
     BOOST_TEST(dir_bytes(api.state_dir()) < 100u << 20);
 
-    BOOST_TEST(sample(metrics, R"(importwatch_limit_reached_total{limit="file_events_per_poll"})") >= 20);
-    BOOST_TEST(sample(metrics, R"(importwatch_limit_reached_total{limit="event_import_bytes"})") >= 20);
+    BOOST_TEST(sample(metrics, R"(importwatch_limit_reached_total{limit="file_events_per_poll"})") >= min_polls);
+    BOOST_TEST(sample(metrics, R"(importwatch_limit_reached_total{limit="event_import_bytes"})") >= min_polls);
     BOOST_TEST(sample(metrics, R"(importwatch_limit_reached_total{limit="status_bytes"})") == 0);
     // Each bound is logged, at most once a minute.
     BOOST_TEST(count_lines(log, "more file changes in one poll than the 100 sent as events") == 1u);
@@ -247,12 +258,14 @@ imports:
                     .admin = api.admin()}));
     child_process daemon({"run", "--config", cfg}, token_env());
 
-    run_until(api.ioc, [&] { return api.requests_for("novel").size() >= 100 && api.requests_for("huge").size() >= 100; },
-              20s);
+    BOOST_TEST_REQUIRE(run_until(api.ioc, [&] {
+        return api.requests_for("novel").size() >= 100 && api.requests_for("huge").size() >= 100;
+    }, 60s));
     auto const early = api.get("/metrics");
     auto const early_rss = rss_of(daemon.pid());
-    run_until(api.ioc, [&] { return api.requests_for("novel").size() >= 300 && api.requests_for("huge").size() >= 300; },
-              30s);
+    BOOST_TEST_REQUIRE(run_until(api.ioc, [&] {
+        return api.requests_for("novel").size() >= 300 && api.requests_for("huge").size() >= 300;
+    }, 90s));
     auto const late = api.get("/metrics");
     auto const late_rss = rss_of(daemon.pid());
     auto const watches = api.get("/v1/watches");
@@ -271,8 +284,10 @@ imports:
     BOOST_TEST(sample(late, R"(importwatch_transitions_total{status="unknown"})") >= 200);
     BOOST_TEST(sample(late, R"(importwatch_watches{status="unknown"})") == 1);
     BOOST_TEST(sample(late, R"(importwatch_limit_reached_total{limit="status_bytes"})") >= 200);
-    BOOST_TEST(late_rss < 64u << 20);
-    BOOST_TEST(late_rss < early_rss + (8u << 20));
+    if (!sanitized) {
+        BOOST_TEST(late_rss < 64u << 20);
+        BOOST_TEST(late_rss < early_rss + (8u << 20));
+    }
     BOOST_TEST(log.find("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx") == std::string::npos);
     // One line per event of `novel` (a real status change each poll), none
     // for `huge` beyond the throttled error: no line near the 200 KB status.
