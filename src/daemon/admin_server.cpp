@@ -272,7 +272,7 @@ core::expected<void> admin_server::start(std::string const& listen, bool enable_
     o.host = address->first;
     o.port = address->second;
     o.max_connections = 16;
-    o.max_request_body = 16 * 1024;
+    o.max_request_body = admin_max_request_body;
     o.read_timeout = std::chrono::seconds(10);
     // The server is owned by impl: a strong reference back would be a cycle.
     std::weak_ptr<impl> weak = impl_;
@@ -297,5 +297,6 @@ void admin_server::stop() {
 void admin_server::set_ready(bool ready) { impl_->ready_ = ready; }
 void admin_server::set_reload_enabled(bool enabled) { impl_->reload_enabled_ = enabled; }
 std::uint16_t admin_server::port() const { return impl_->server_ ? impl_->server_->port() : 0; }
+net::server_reply admin_server::handle(net::server_request const& req) { return impl_->handle(req); }
 
 } // namespace importwatch::daemon

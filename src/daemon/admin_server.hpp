@@ -8,10 +8,14 @@
 
 #include "core/expected.hpp"
 #include "net/asio.hpp"
+#include "net/http_server.hpp"
 
 namespace importwatch::daemon {
 
 class engine;
+
+/// Request bodies above this are refused with 413.
+inline constexpr std::size_t admin_max_request_body = 16 * 1024;
 
 class admin_server {
 public:
@@ -25,6 +29,8 @@ public:
     void set_ready(bool ready);
     void set_reload_enabled(bool enabled);
     std::uint16_t port() const;
+    /// The answer to one parsed request, as the server gives it (for the fuzzers).
+    net::server_reply handle(net::server_request const& req);
 
 private:
     struct impl;

@@ -19,6 +19,7 @@
 #include <openssl/x509_vfy.h>
 
 #include "core/config.hpp"
+#include "net/memory_stream.hpp"
 
 namespace importwatch::net {
 
@@ -91,6 +92,41 @@ struct resolve_state {
 };
 
 constexpr std::size_t initial_read_buffer = 16 * 1024;
+
+// Every response is read with our limits.
+void set_limits(http::response_parser<http::string_body>& parser, std::size_t max_body) {
+    parser.header_limit(header_limit);
+    parser.body_limit(max_body);
+}
+
+// A limit the response broke: an invalid response.
+std::optional<request_failure> limit_failure(error_code const& ec, std::size_t max_body) {
+    if (ec == http::error::header_limit)
+        return request_failure{failure_kind::invalid_response, "response headers exceed 64 KiB"};
+    if (ec == http::error::body_limit)
+        return request_failure{failure_kind::invalid_response,
+                               "response body exceeds " + std::to_string(max_body) + " bytes"};
+    return std::nullopt;
+}
+
+// The status, the headers importwatch acts on and the body (moved out).
+core::http_reply reply_of(http::response<http::string_body>& res) {
+    core::http_reply reply;
+    reply.status = static_cast<int>(res.result_int());
+    auto field = [&res](std::string_view name) -> std::optional<std::string> {
+        auto it = res.find(name);
+        if (it == res.end()) return std::nullopt;
+        return std::string(it->value());
+    };
+    reply.headers.retry_after = field("Retry-After");
+    reply.headers.date = field("Date");
+    reply.headers.ratelimit_reset = field("X-Ratelimit-Reset");
+    reply.headers.global_remaining = field("X-Ratelimit-Global-Remaining");
+    reply.headers.route_remaining = field("X-Ratelimit-Route-Remaining");
+    reply.headers.content_type = field("Content-Type");
+    reply.body = std::move(res.body());
+    return reply;
+}
 
 struct connection {
     connection(asio::any_io_executor ex, ssl::context* tls_ctx) : resolver(ex) {
@@ -299,20 +335,14 @@ struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
         }
 
         http::response_parser<http::string_body> parser;
-        parser.header_limit(header_limit);
-        parser.body_limit(options_.max_body);
+        set_limits(parser, options_.max_body);
         c.lowest().expires_at(deadline);
         auto [rec, read] = co_await http::async_read(stream, c.buffer, parser, use_tuple);
         (void)read;
         if (rec) {
             bool const nothing_received = !parser.got_some() && c.buffer.size() == 0;
             c.buffer.clear();
-            if (rec == http::error::header_limit)
-                co_return exchange_result{failure(failure_kind::invalid_response, "response headers exceed 64 KiB")};
-            if (rec == http::error::body_limit)
-                co_return exchange_result{failure(failure_kind::invalid_response,
-                                                  "response body exceeds " + std::to_string(options_.max_body) +
-                                                      " bytes")};
+            if (auto limit = limit_failure(rec, options_.max_body)) co_return exchange_result{core::unexpected{*limit}};
             if (timed_out(rec, deadline))
                 co_return exchange_result{failure(failure_kind::timeout, "timeout: reading response")};
             if (is_http_parse_error(rec))
@@ -324,22 +354,8 @@ struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
 
         auto& res = parser.get();
         ++c.exchanges;
-        core::http_reply reply;
-        reply.status = static_cast<int>(res.result_int());
-        auto field = [&res](std::string_view name) -> std::optional<std::string> {
-            auto it = res.find(name);
-            if (it == res.end()) return std::nullopt;
-            return std::string(it->value());
-        };
-        reply.headers.retry_after = field("Retry-After");
-        reply.headers.date = field("Date");
-        reply.headers.ratelimit_reset = field("X-Ratelimit-Reset");
-        reply.headers.global_remaining = field("X-Ratelimit-Global-Remaining");
-        reply.headers.route_remaining = field("X-Ratelimit-Route-Remaining");
-        reply.headers.content_type = field("Content-Type");
         bool const keep = res.keep_alive() && !parser.need_eof();
-        reply.body = std::move(res.body());
-        co_return exchange_result{std::move(reply), keep, false};
+        co_return exchange_result{reply_of(res), keep, false};
     }
 
     asio::awaitable<opened> open(connection& c, steady::time_point deadline) {
@@ -478,6 +494,22 @@ asio::awaitable<core::http_outcome> http_client::send(client_request request) {
 void http_client::shutdown() { impl_->shutdown(); }
 
 std::size_t http_client::connections_opened() const { return impl_->opened_; }
+
+core::http_outcome parse_response(std::string_view bytes, std::size_t max_body, std::size_t read_size) {
+    memory_stream stream(bytes, read_size);
+    beast::flat_buffer buffer;
+    buffer.reserve(initial_read_buffer);
+    http::response_parser<http::string_body> parser;
+    set_limits(parser, max_body);
+    error_code ec;
+    http::read(stream, buffer, parser, ec);
+    if (ec) {
+        if (auto limit = limit_failure(ec, max_body)) return core::unexpected{*limit};
+        if (is_http_parse_error(ec)) return failure(failure_kind::invalid_response, "invalid response: " + message_of(ec));
+        return failure(failure_kind::network, "reading response: " + message_of(ec));
+    }
+    return reply_of(parser.get());
+}
 
 std::optional<core::url> proxy_from_environment(core::url const& target,
                                                 std::optional<std::string> const& https_proxy,

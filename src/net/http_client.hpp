@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -67,6 +68,13 @@ private:
     struct impl;
     std::shared_ptr<impl> impl_;
 };
+
+/// What send() makes of the bytes of one response, without a socket (for the
+/// fuzzers): the same parser limits (headers 64 KiB, body `max_body`), the same
+/// reply or invalid-response failure. The bytes arrive in reads of at most
+/// `read_size` (at least 1); running out before the response ends is a network
+/// failure, as a connection closed mid-response is.
+core::http_outcome parse_response(std::string_view bytes, std::size_t max_body, std::size_t read_size = 16 * 1024);
 
 /// The proxy for `target` from HTTPS_PROXY/https_proxy (HTTP_PROXY for http
 /// targets) and NO_PROXY; never for loopback hosts. `env` is injected for tests.

@@ -19,6 +19,8 @@
 #include <boost/beast/ssl.hpp>
 #include <spdlog/spdlog.h>
 
+#include "net/memory_stream.hpp"
+
 namespace importwatch::net {
 
 namespace {
@@ -82,6 +84,37 @@ struct session {
 bool is_parse_error(error_code const& ec) {
     return ec.category() == http::make_error_code(http::error::bad_version).category() &&
            ec != http::error::end_of_stream && ec != http::error::partial_message;
+}
+
+// Every request is read with our limits.
+void set_limits(http::request_parser<http::string_body>& parser, std::size_t max_request_body) {
+    parser.header_limit(header_limit);
+    parser.body_limit(max_request_body);
+}
+
+struct refusal {
+    http::status status;
+    char const* body;
+};
+
+// The answer to a request that broke a limit or is not HTTP; nullopt for
+// other read errors (end of stream, timeout, reset), which just close.
+std::optional<refusal> refusal_for(error_code const& ec) {
+    if (ec == http::error::body_limit) return refusal{http::status::payload_too_large, "request body too large\n"};
+    if (ec == http::error::header_limit)
+        return refusal{http::status::request_header_fields_too_large, "request headers too large\n"};
+    if (ec && is_parse_error(ec)) return refusal{http::status::bad_request, "bad request\n"};
+    return std::nullopt;
+}
+
+// What a handler sees of a request (the body moved out).
+server_request request_of(http::request<http::string_body>& msg) {
+    server_request req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    for (auto const& f : msg) req.headers.emplace_back(lower(f.name_string()), std::string(f.value()));
+    req.body = std::move(msg.body());
+    return req;
 }
 
 } // namespace
@@ -201,22 +234,12 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
         for (;;) {
             if (stopped_) co_return;
             http::request_parser<http::string_body> parser;
-            parser.header_limit(header_limit);
-            parser.body_limit(options_.max_request_body);
+            set_limits(parser, options_.max_request_body);
             s.lowest().expires_after(options_.read_timeout);
             auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
             (void)n;
-            if (ec == http::error::body_limit) {
-                co_await refuse(stream, s, http::status::payload_too_large, "request body too large\n");
-                co_return;
-            }
-            if (ec == http::error::header_limit) {
-                co_await refuse(stream, s, http::status::request_header_fields_too_large,
-                                "request headers too large\n");
-                co_return;
-            }
-            if (ec && is_parse_error(ec)) {
-                co_await refuse(stream, s, http::status::bad_request, "bad request\n");
+            if (auto r = refusal_for(ec)) {
+                co_await refuse(stream, s, r->status, r->body);
                 co_return;
             }
             if (ec) co_return;   // end of stream, read timeout, reset, stop()
@@ -224,11 +247,7 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
             auto& msg = parser.get();
             unsigned const version = msg.version();
             bool const client_keep_alive = msg.keep_alive();
-            server_request req;
-            req.method = std::string(msg.method_string());
-            req.target = std::string(msg.target());
-            for (auto const& f : msg) req.headers.emplace_back(lower(f.name_string()), std::string(f.value()));
-            req.body = std::move(msg.body());
+            server_request req = request_of(msg);
 
             server_reply reply;
             try {
@@ -346,6 +365,24 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
         s.abort();
     }
 };
+
+received_requests parse_requests(std::string_view bytes, std::size_t max_request_body) {
+    received_requests out;
+    memory_stream stream(bytes, bytes.size());
+    beast::flat_buffer buffer;
+    for (;;) {
+        http::request_parser<http::string_body> parser;
+        set_limits(parser, max_request_body);
+        error_code ec;
+        http::read(stream, buffer, parser, ec);
+        if (auto r = refusal_for(ec)) out.refused = static_cast<int>(r->status);
+        if (ec) return out;
+        auto& msg = parser.get();
+        bool const keep_alive = msg.keep_alive();
+        out.requests.push_back(request_of(msg));
+        if (!keep_alive) return out;
+    }
+}
 
 http_server::http_server(asio::any_io_executor ex, server_options options, request_handler handler)
     : impl_(std::make_shared<impl>(std::move(ex), std::move(options), std::move(handler))) {}

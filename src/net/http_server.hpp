@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -53,6 +54,17 @@ struct server_options {
     std::size_t max_request_body = 64 * 1024;
     std::chrono::milliseconds read_timeout{10'000};
 };
+
+/// What a connection makes of the bytes it received, without a socket (for the
+/// fuzzers): each complete request in turn, read with the limits a connection
+/// applies (headers 16 KiB, body `max_request_body`), up to the first one that
+/// does not keep the connection alive; and the status the server refuses the
+/// next one with (400, 413 or 431; 0 when the bytes simply end).
+struct received_requests {
+    std::vector<server_request> requests;
+    int refused = 0;
+};
+received_requests parse_requests(std::string_view bytes, std::size_t max_request_body);
 
 class http_server {
 public:
