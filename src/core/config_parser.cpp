@@ -14,6 +14,7 @@
 #include "core/spelling.hpp"
 #include "core/url.hpp"
 #include "core/webhook_headers.hpp"
+#include "core/yaml_documents.hpp"
 
 namespace importwatch::core {
 
@@ -102,15 +103,14 @@ public:
     }
 
     YAML::Node load(std::string_view text) const {
-        std::vector<YAML::Node> docs;
+        yaml_documents docs;
         try {
-            docs = YAML::LoadAll(std::string(text));
+            docs = load_yaml_documents(std::string(text));
         } catch (YAML::Exception const& e) {
             fail_at(e.mark, "", "invalid YAML: " + e.msg);
         }
-        if (docs.size() > 1) fail_at(docs[1], "", "invalid YAML: more than one document");
-        if (docs.empty()) return YAML::Node();
-        return docs.front();
+        if (docs.second) fail_at(*docs.second, "", "invalid YAML: more than one document");
+        return docs.first;
     }
 
     /// The entries of a mapping, checked for unknown and duplicate keys. An

@@ -95,6 +95,9 @@ BOOST_AUTO_TEST_CASE(bad_configs_give_exact_messages) {
         {"invalid YAML", "polling:\n  interval: 30s\n jitter: 0.1\n",
          "c.yaml:3:2: invalid YAML: end of map not found"},
         {"two documents", "polling: {}\n---\nadmin: {}\n", "c.yaml:3:1: invalid YAML: more than one document"},
+        // yaml-cpp's LoadAll never returns for these (found by fuzzing).
+        {"a stray comma", ",", "c.yaml:1:1: invalid YAML: unexpected ','"},
+        {"a stray comma after ---", "---\n, polling: {}\n", "c.yaml:2:1: invalid YAML: unexpected ','"},
         {"empty file", "", "c.yaml:1:1: the file is empty (expected a mapping of settings)"},
         {"only comments", "# nothing here\n\n", "c.yaml:1:1: the file is empty (expected a mapping of settings)"},
         {"top level is a list", "- polling\n", "c.yaml:1:1: expected a mapping of settings at the top level"},
