@@ -1,0 +1,35 @@
+// The HTTP responses the LaunchDarkly client reads: any bytes from a server,
+// parsed as send() parses them (64 KiB of headers, 1 MiB of body). How the
+// bytes are split into reads must not change the result. A 200 body goes on
+// to Import decoding and every reply to the rate-limit gate, as in a poll.
+#include "core/import.hpp"
+#include "core/rate_limit_gate.hpp"
+#include "fuzz_check.hpp"
+#include "net/http_client.hpp"
+
+using namespace importwatch;
+
+extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size) {
+    auto const bytes = fuzz::as_text(data, size);
+    auto const whole = net::parse_response(bytes, core::max_import_body);
+    auto const split = net::parse_response(bytes, core::max_import_body, 1 + size % 61);
+    FUZZ_CHECK(whole.has_value() == split.has_value());
+    if (!whole) {
+        FUZZ_CHECK(whole.error().kind == split.error().kind);
+        FUZZ_CHECK(!whole.error().message.empty());
+        return 0;
+    }
+    FUZZ_CHECK(whole->status == split->status && whole->body == split->body);
+    FUZZ_CHECK(whole->headers.retry_after == split->headers.retry_after &&
+               whole->headers.ratelimit_reset == split->headers.ratelimit_reset);
+    FUZZ_CHECK(whole->status >= 100 && whole->status <= 999);
+    FUZZ_CHECK(whole->body.size() <= core::max_import_body);
+
+    if (whole->status == 200) (void)core::decode_import(whole->body);
+    core::prng rng(1);
+    core::rate_limit_gate gate(10.0, core::backoff_policy{});
+    auto const now = core::sys_ms{std::chrono::milliseconds{1'796'083'200'000}};
+    auto const verdict = gate.observe(*whole, now, rng);
+    if (verdict.paused) FUZZ_CHECK(verdict.until >= now);
+    return 0;
+}
