@@ -1,6 +1,6 @@
 // Config loading from YAML bytes: the main config and a watch_files drop-in.
 // Errors must name the file (and, from the parser, where in it); a config that
-// parses must pass the cross-file checks and give its warnings.
+// parses (without watch_files) must pass the cross-file checks.
 #include <optional>
 #include <string>
 
@@ -28,7 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     auto const cfg = core::parse_config(text, file, environment);
     if (cfg) {
         FUZZ_CHECK(cfg->file == file);
-        FUZZ_CHECK(core::check_watch_set(*cfg).has_value());
+        // With watch_files, webhooks may name watches the loader adds later.
+        if (cfg->watch_files.empty()) FUZZ_CHECK(core::check_watch_set(*cfg).has_value());
         for (auto const& warning : core::config_warnings(*cfg)) FUZZ_CHECK(!warning.empty());
     } else {
         FUZZ_CHECK(cfg.error().starts_with(file));

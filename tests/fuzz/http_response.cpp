@@ -15,7 +15,13 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     auto const split = net::parse_response(bytes, core::max_import_body, 1 + size % 61);
     FUZZ_CHECK(whole.has_value() == split.has_value());
     if (!whole) {
-        FUZZ_CHECK(whole.error().kind == split.error().kind);
+        // Beast reports a bad byte in headers that never end as "bad line
+        // ending" (invalid) when it sees the byte with what follows in one
+        // read, else as "partial message" (network) at the end of the bytes:
+        // a failure either way, so only two invalid verdicts must agree.
+        bool const cut_short = whole.error().kind == core::failure_kind::network ||
+                               split.error().kind == core::failure_kind::network;
+        FUZZ_CHECK(cut_short || whole.error().kind == split.error().kind);
         FUZZ_CHECK(!whole.error().message.empty());
         return 0;
     }
