@@ -29,20 +29,6 @@ std::string describe(milliseconds d) {
     return out;
 }
 
-std::string describe_failure(request_failure const& f) {
-    switch (f.kind) {
-    case failure_kind::timeout:
-        if (f.message.empty()) return "timeout";
-        return f.message.starts_with("timeout") ? f.message : "timeout: " + f.message;
-    case failure_kind::invalid_response:
-        if (f.message.empty()) return "invalid response";
-        return f.message.starts_with("invalid response") ? f.message : "invalid response: " + f.message;
-    case failure_kind::network:
-        break;
-    }
-    return f.message.empty() ? "network error" : f.message;
-}
-
 std::string describe_status(int status) {
     std::string s = "HTTP " + std::to_string(status);
     if (status >= 300 && status < 400) s += " (redirects are not followed)";
@@ -69,7 +55,7 @@ delivery_verdict judge_delivery(http_outcome const& outcome, int attempts, sys_m
         error = describe_status(status);
         retry_after = retry_after_wait(outcome->headers.retry_after, 0ms, now);
     } else {
-        error = describe_failure(outcome.error());
+        error = to_text(outcome.error());
     }
     // Error texts end up in logs, the outbox and `outbox list`: keep them short.
     error = truncated(error);

@@ -32,10 +32,15 @@ enum class failure_kind {
 
 struct request_failure {
     failure_kind kind = failure_kind::network;
-    /// Names the stage: "tls handshake: certificate verify failed".
-    /// Never contains the token or a secret.
+    /// Names the stage, without the kind: "tls handshake: certificate verify
+    /// failed", "reading response". Never contains the token or a secret.
     std::string message;
 };
+
+/// The one human form of a failure, kind first: "timeout: reading response",
+/// "invalid response: response headers exceed 64 KiB", "network: connect
+/// 10.0.0.1:443: Connection refused". Logs, events and the outbox all use it.
+std::string to_text(request_failure const& f);
 
 using http_outcome = expected<http_reply, request_failure>;
 

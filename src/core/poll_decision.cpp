@@ -335,7 +335,7 @@ poll_decision decide(watch_view const& view, watch_state const& state, http_outc
         case failure_kind::timeout:
             // Timeouts are network errors for the metric; the text keeps them apart.
             d.result = poll_result::network_error;
-            d.error = (f.kind == failure_kind::timeout ? "timeout: " : "network: ") + f.message;
+            d.error = to_text(f);
             back_off(view, d, now, rng);
             break;
         case failure_kind::invalid_response:

@@ -38,7 +38,7 @@ int healthcheck_command(std::string const& url_text) {
         auto r = co_await client.send(std::move(request));
         if (r && r->status == 200) rc = exit_ok;
         else if (r) std::cerr << "importwatch: " << url->redacted() << " answered " << r->status << "\n";
-        else std::cerr << "importwatch: " << url->redacted() << ": " << r.error().message << "\n";
+        else std::cerr << "importwatch: " << url->redacted() << ": " << core::to_text(r.error()) << "\n";
     };
     asio::co_spawn(ioc, ask(), asio::detached);
     ioc.run();

@@ -226,7 +226,7 @@ struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
         if (w->slot) co_return new_connection();
         waiters_.remove(w);
         if (stopping_) co_return shutting_down();
-        co_return failure(failure_kind::timeout, "timeout: waiting for a free connection");
+        co_return failure(failure_kind::timeout, "waiting for a free connection");
     }
 
     // Gives the connection (or its slot) to the first waiter still in time.
@@ -329,7 +329,7 @@ struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
         (void)written;
         if (wec) {
             if (timed_out(wec, deadline))
-                co_return exchange_result{failure(failure_kind::timeout, "timeout: writing request")};
+                co_return exchange_result{failure(failure_kind::timeout, "writing request")};
             co_return exchange_result{failure(failure_kind::network, "writing request: " + message_of(wec)), false,
                                       is_stale_error(wec)};
         }
@@ -344,10 +344,10 @@ struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
             c.buffer.clear();
             if (auto limit = limit_failure(rec, options_.max_body)) co_return exchange_result{core::unexpected{*limit}};
             if (timed_out(rec, deadline))
-                co_return exchange_result{failure(failure_kind::timeout, "timeout: reading response")};
+                co_return exchange_result{failure(failure_kind::timeout, "reading response")};
             if (is_http_parse_error(rec))
                 co_return exchange_result{
-                    failure(failure_kind::invalid_response, "invalid response: " + message_of(rec))};
+                    failure(failure_kind::invalid_response, message_of(rec))};
             co_return exchange_result{failure(failure_kind::network, "reading response: " + message_of(rec)), false,
                                       nothing_received && is_stale_error(rec)};
         }
@@ -394,7 +394,7 @@ struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
             if (stopping_) co_return shutting_down();
             if (!st->done) {
                 c.resolver.cancel();
-                co_return failure(failure_kind::timeout, "timeout: resolving " + host);
+                co_return failure(failure_kind::timeout, "resolving " + host);
             }
             if (st->ec) co_return failure(failure_kind::network, "resolve " + host + ": " + message_of(st->ec));
             endpoints = std::move(st->results);
@@ -404,7 +404,7 @@ struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
         auto [cec, ep] = co_await c.lowest().async_connect(endpoints, use_tuple);
         (void)ep;
         if (cec) {
-            if (timed_out(cec, deadline)) co_return failure(failure_kind::timeout, "timeout: connecting to " + where);
+            if (timed_out(cec, deadline)) co_return failure(failure_kind::timeout, "connecting to " + where);
             co_return failure(failure_kind::network, "connect " + where + ": " + message_of(cec));
         }
         ++opened_;
@@ -432,7 +432,7 @@ struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
             c.lowest().expires_at(deadline);
             auto [hec] = co_await c.tls->async_handshake(ssl::stream_base::client, use_tuple);
             if (hec) {
-                if (timed_out(hec, deadline)) co_return failure(failure_kind::timeout, "timeout: tls handshake");
+                if (timed_out(hec, deadline)) co_return failure(failure_kind::timeout, "tls handshake");
                 long const verify = SSL_get_verify_result(ssl_handle);
                 if (verify != X509_V_OK)
                     co_return failure(failure_kind::network, std::string("tls handshake: certificate verify failed (") +
@@ -453,7 +453,7 @@ struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
         auto [wec, n] = co_await http::async_write(c.lowest(), req, use_tuple);
         (void)n;
         if (wec) {
-            if (timed_out(wec, deadline)) co_return failure(failure_kind::timeout, "timeout: proxy CONNECT");
+            if (timed_out(wec, deadline)) co_return failure(failure_kind::timeout, "proxy CONNECT");
             co_return failure(failure_kind::network, "proxy CONNECT " + authority + ": " + message_of(wec));
         }
         http::response_parser<http::empty_body> parser;
@@ -463,7 +463,7 @@ struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
         auto [rec, m] = co_await http::async_read(c.lowest(), c.buffer, parser, use_tuple);
         (void)m;
         if (rec) {
-            if (timed_out(rec, deadline)) co_return failure(failure_kind::timeout, "timeout: proxy CONNECT");
+            if (timed_out(rec, deadline)) co_return failure(failure_kind::timeout, "proxy CONNECT");
             co_return failure(failure_kind::network, "proxy CONNECT " + authority + ": " + message_of(rec));
         }
         auto status = parser.get().result_int();
@@ -505,7 +505,7 @@ core::http_outcome parse_response(std::string_view bytes, std::size_t max_body, 
     http::read(stream, buffer, parser, ec);
     if (ec) {
         if (auto limit = limit_failure(ec, max_body)) return core::unexpected{*limit};
-        if (is_http_parse_error(ec)) return failure(failure_kind::invalid_response, "invalid response: " + message_of(ec));
+        if (is_http_parse_error(ec)) return failure(failure_kind::invalid_response, message_of(ec));
         return failure(failure_kind::network, "reading response: " + message_of(ec));
     }
     return reply_of(parser.get());

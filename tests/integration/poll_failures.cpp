@@ -219,7 +219,8 @@ imports:
     // The next poll came long before the delayed answer would have: the daemon
     // gave up after request_timeout (400 ms) and a short backoff.
     BOOST_TEST(std::chrono::duration_cast<milliseconds>((first + 1)->at - first->at).count() < 4000);
-    BOOST_TEST(count_lines(log, "watch slow: timeout: ") == 1u);
+    BOOST_TEST(count_lines(log, "watch slow: timeout: reading response") == 1u);
+    BOOST_TEST(count_lines(log, "timeout: timeout") == 0u);   // the kind is said once
     BOOST_TEST(count_lines(log, " failed: ") == 0u);
     BOOST_TEST(count_lines(log, "slow status none -> preparing") == 1u);
     BOOST_TEST(count_lines(log, "slow status preparing -> in_progress") == 1u);
