@@ -49,7 +49,7 @@ constexpr char const* scenario_yaml = R"(
 token: secret-token-XYZ
 imports:
   - { project: p, environment: e, segment: s, import_id: fast,
-      steps: [{ status: preparing, for: 300ms }, { status: in_progress, for: 300ms }, { status: complete }] }
+      steps: [{ status: preparing, for: 300ms }, { status: in_progress, for: 1500ms }, { status: complete }] }
   - { project: p, environment: e, segment: s, import_id: forever, steps: [{ status: in_progress }] }
   - { project: p, environment: e, segment: s, import_id: slow, steps: [{ status: preparing }],
       faults: [{ type: delay, delay: 4s, count: 1 }] }
