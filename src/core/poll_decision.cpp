@@ -345,6 +345,8 @@ poll_decision decide(watch_view const& view, watch_state const& state, http_outc
     } else {
         auto const& reply = *outcome;
         int const code = reply.status;
+        // Any other answer from the route ends its 429 streak.
+        if (code != 429) d.state.rate_limited_streak = 0;
         if (code == 200) {
             auto snap = decode_import(reply.body);
             if (snap)
@@ -353,10 +355,13 @@ poll_decision decide(watch_view const& view, watch_state const& state, http_outc
                 invalid_response(view, d, code, snap.error(), now, rng);
         } else if (code == 429) {
             // The process-wide gate saw the same reply and holds every request
-            // until the pause ends; retrying "now" just queues behind it.
+            // until the pause ends. The gate's own streak restarts with every
+            // other watch's 200, so a route that keeps answering 429 with
+            // unusable headers also backs off on a streak of its own.
             d.result = poll_result::rate_limited;
             d.error = "HTTP 429 from LaunchDarkly (rate limited)";
-            d.next_poll = now;
+            ++d.state.rate_limited_streak;
+            d.next_poll = now + full_jitter(view.polling.backoff, d.state.rate_limited_streak - 1, rng);
         } else if (code >= 500 && code <= 599) {
             d.result = poll_result::server_error;
             d.error = "HTTP " + std::to_string(code) + " from LaunchDarkly";

@@ -56,7 +56,8 @@ sys_ms next_poll_time(polling_config const& polling, std::optional<std::string> 
                       sys_ms now, random_source& rng);
 
 /// Judges one poll. Rate-limit pauses are the gate's business (it sees the
-/// same reply); here a 429 only counts as rate_limited and retries soon.
+/// same reply); here a 429 counts as rate_limited and retries after a
+/// full-jitter backoff over this watch's consecutive 429s.
 poll_decision decide(watch_view const& view, watch_state const& state, http_outcome const& outcome,
                      sys_ms now, random_source& rng);
 

@@ -32,6 +32,7 @@ struct watch_state {
     // in memory only
     int error_streak = 0;                       // consecutive failed polls: backoff step
     int invalid_streak = 0;                     // consecutive invalid responses
+    int rate_limited_streak = 0;                // consecutive 429s on this watch's route
     bool unknown_status_warned = false;
 
     bool terminal() const;

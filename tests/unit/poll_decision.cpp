@@ -13,12 +13,14 @@
 
 #include "core/backoff.hpp"
 #include "core/poll_decision.hpp"
+#include "core/rate_limit_gate.hpp"
 #include "core/untrusted_text.hpp"
 #include "common/scripted_random.hpp"
 
 namespace json = boost::json;
 using namespace importwatch::core;
 using importwatch::testing::scripted_random;
+using importwatch::testing::top_draw;
 using namespace std::chrono_literals;
 
 namespace {
@@ -433,14 +435,16 @@ BOOST_AUTO_TEST_CASE(retryable_failures_back_off_without_events) {
     }
 }
 
-BOOST_AUTO_TEST_CASE(rate_limited_retries_now_and_leaves_the_streaks_alone) {
+BOOST_AUTO_TEST_CASE(rate_limited_backs_off_and_leaves_the_error_streaks_alone) {
     auto before = observed("ready", {}, t0 - 1h, 3);
     before.error_streak = 2;
     before.invalid_streak = 3;
     auto const d = poll(before, reply(429, R"({"code":"rate_limited","message":"slow down"})"), t0);
     BOOST_TEST(to_string(d.result) == "rate_limited");
     BOOST_TEST_REQUIRE(d.next_poll.has_value());
-    BOOST_TEST((*d.next_poll == t0));
+    // The first step of full jitter over backoff.initial (1 s), at u = 0.75.
+    BOOST_TEST((*d.next_poll == t0 + 750ms));
+    BOOST_TEST(d.state.rate_limited_streak == 1);
     BOOST_TEST(d.state.error_streak == 2);
     BOOST_TEST(d.state.invalid_streak == 3);
     BOOST_TEST(d.events.empty());
@@ -834,3 +838,64 @@ BOOST_AUTO_TEST_CASE(long_file_names_are_cut_in_events_and_summaries) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// One route keeps answering 429 with headers that say nothing usable while the
+// other watches get 200s. Every 200 restarts the process-wide gate's streak, so
+// its pause never grows; the watch's own 429 streak must, up to backoff.max.
+BOOST_FIXTURE_TEST_CASE(a_route_that_keeps_answering_429_backs_off_while_others_succeed, fixture) {
+    polling.backoff = {1s, 30s, 2.0};
+    struct variant {
+        char const* name;
+        std::optional<std::string> reset, retry_after;
+    };
+    variant const variants[] = {
+        {"X-Ratelimit-Reset: abc", "abc", std::nullopt},
+        {"X-Ratelimit-Reset: -5", "-5", std::nullopt},
+        {"Retry-After: -3", std::nullopt, "-3"},
+        {"all three at once", "-5", "-3"},
+    };
+    milliseconds const ceilings[] = {1s, 2s, 4s, 8s, 16s, 30s, 30s, 30s};
+    for (auto const& v : variants) {
+        BOOST_TEST_CONTEXT(v.name) {
+            scripted_random r({top_draw});
+            rate_limit_gate gate(0, polling.backoff);
+            http_reply limited;
+            limited.status = 429;
+            limited.headers.ratelimit_reset = v.reset;
+            limited.headers.retry_after = v.retry_after;
+            http_reply ok;
+            ok.status = 200;
+            ok.body = import_body("ready");
+
+            auto s = observed("ready", {}, t0 - 1h, 3);
+            sys_ms now = t0;
+            for (int i = 0; i < 8; ++i) {
+                BOOST_TEST_CONTEXT("429 #" << i + 1) {
+                    gate.observe(ok, now, r);   // another watch's 200
+                    gate.observe(limited, now, r);
+                    auto const d = decide(view(), s, http_outcome(limited), now, r);
+                    BOOST_TEST(to_string(d.result) == "rate_limited");
+                    BOOST_TEST(d.state.rate_limited_streak == i + 1);
+                    BOOST_TEST(gate.consecutive_429() == 1);
+                    // The gate alone would let this watch go again within backoff.initial.
+                    BOOST_TEST((gate.paused_until() <= now + 1s));
+                    BOOST_TEST_REQUIRE(d.next_poll.has_value());
+                    BOOST_TEST((*d.next_poll == now + ceilings[i]));
+                    BOOST_TEST(!d.persist);
+                    s = d.state;
+                    now = *d.next_poll;
+                }
+            }
+            // The route answers 200: its streak ends, the next 429 starts over.
+            auto const recovered = decide(view(), s, http_outcome(ok), now, r);
+            BOOST_TEST(recovered.state.rate_limited_streak == 0);
+            auto const again = decide(view(), recovered.state, http_outcome(limited), now, r);
+            BOOST_TEST(again.state.rate_limited_streak == 1);
+            BOOST_TEST_REQUIRE(again.next_poll.has_value());
+            BOOST_TEST((*again.next_poll == now + 1s));
+            // Any other answer from the route (a 503 here) ends the streak too.
+            auto const other = decide(view(), again.state, reply(503), now, r);
+            BOOST_TEST(other.state.rate_limited_streak == 0);
+        }
+    }
+}
