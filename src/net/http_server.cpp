@@ -20,6 +20,8 @@
 #include <spdlog/spdlog.h>
 
 #include "net/memory_stream.hpp"
+#include "core/duration.hpp"
+#include "core/log_throttle.hpp"
 
 namespace importwatch::net {
 
@@ -79,7 +81,15 @@ struct session {
     std::optional<beast::tcp_stream> plain;
     std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
     asio::steady_timer delay;
+    // Waiting for a request (handshake, head or body) since when: such a
+    // connection may be evicted for a newcomer; one being answered may not.
+    bool waiting = true;
+    std::chrono::steady_clock::time_point waiting_since = std::chrono::steady_clock::now();
 };
+
+core::sys_ms wall_clock() {
+    return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+}
 
 bool is_parse_error(error_code const& ec) {
     return ec.category() == http::make_error_code(http::error::bad_version).category() &&
@@ -138,6 +148,39 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
     bool started_ = false;
     std::uint64_t next_id_ = 0;
     std::map<std::uint64_t, std::shared_ptr<session>> sessions_;
+    server_stats stats_;
+    core::log_throttle throttle_;
+
+    /// A bound bit: one log line a minute per kind, with the count held back.
+    void log_bound(std::string const& kind, std::string const& what) {
+        auto held = throttle_.admit(kind, wall_clock());
+        if (!held) return;
+        if (*held) spdlog::warn("{}: {} ({} more since the last such line)", options_.name, what, *held);
+        else spdlog::warn("{}: {}", options_.name, what);
+    }
+
+    /// Closes the connection that has waited longest for its request; false
+    /// when every open connection is busy answering.
+    bool evict_longest_waiting() {
+        auto victim = sessions_.end();
+        for (auto it = sessions_.begin(); it != sessions_.end(); ++it)
+            if (it->second->waiting && (victim == sessions_.end() ||
+                                        it->second->waiting_since < victim->second->waiting_since))
+                victim = it;
+        if (victim == sessions_.end()) return false;
+        victim->second->abort();
+        sessions_.erase(victim);   // its coroutine unwinds on its own
+        ++stats_.evicted;
+        log_bound("evicted", fmt::format("{} connections open: closed the one waiting longest for its request",
+                                         options_.max_connections));
+        return true;
+    }
+
+    void count_timeout() {
+        ++stats_.timed_out;
+        log_bound("timed_out", fmt::format("closed a connection whose request did not arrive within {}",
+                                           core::format_duration(options_.read_timeout)));
+    }
 
     core::expected<void> start() {
         std::string const where = options_.host + ":" + std::to_string(options_.port);
@@ -191,12 +234,15 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
                 co_await pause.async_wait(use_tuple);
                 continue;
             }
-            if (self->sessions_.size() >= self->options_.max_connections) {
-                // Over the limit: the newcomer is closed at once, the open
-                // connections keep their service.
+            if (self->sessions_.size() >= self->options_.max_connections && !self->evict_longest_waiting()) {
+                // Every slot is busy answering (each within read_timeout):
+                // only then is the newcomer closed at once.
                 error_code ignored;
                 socket.shutdown(tcp::socket::shutdown_both, ignored);
                 socket.close(ignored);
+                ++self->stats_.refused;
+                self->log_bound("refused", fmt::format("{} connections open and all busy: refused a new one",
+                                                       self->options_.max_connections));
                 continue;
             }
             auto s = std::make_shared<session>(std::move(socket), self->options_.tls.get());
@@ -217,6 +263,7 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
         if (s->tls) {
             s->lowest().expires_after(self->options_.read_timeout);
             auto [ec] = co_await s->tls->async_handshake(ssl::stream_base::server, use_tuple);
+            if (ec == beast::error::timeout) self->count_timeout();
             if (ec) {
                 s->abort();
                 co_return;
@@ -238,6 +285,10 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
             s.lowest().expires_after(options_.read_timeout);
             auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
             (void)n;
+            s.waiting = false;
+            // An idle keep-alive connection closing is normal; a request begun
+            // and not finished in time is the bound biting.
+            if (ec == beast::error::timeout && (parser.got_some() || buffer.size() > 0)) count_timeout();
             if (auto r = refusal_for(ec)) {
                 co_await refuse(stream, s, r->status, r->body);
                 co_return;
@@ -245,6 +296,7 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
             if (ec) co_return;   // end of stream, read timeout, reset, stop()
 
             auto& msg = parser.get();
+            bool const head = msg.method() == http::verb::head;
             unsigned const version = msg.version();
             bool const client_keep_alive = msg.keep_alive();
             server_request req = request_of(msg);
@@ -290,6 +342,20 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
             }
 
             s.lowest().expires_after(options_.read_timeout);
+            if (head) {
+                // Content-Length says what GET would send; no body follows.
+                http::response_serializer<http::string_body> sr{res};
+                auto [hec, hn] = co_await http::async_write_header(stream, sr, use_tuple);
+                (void)hn;
+                if (hec) co_return;
+                if (!res.keep_alive()) {
+                    co_await close_gracefully(stream, s, false);
+                    co_return;
+                }
+                s.waiting = true;
+                s.waiting_since = std::chrono::steady_clock::now();
+                continue;
+            }
             if (reply.fault == server_reply::fault_t::truncate) {
                 // The full Content-Length, then half the body: the client must
                 // notice the cut.
@@ -310,6 +376,8 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
                 co_await close_gracefully(stream, s, false);
                 co_return;
             }
+            s.waiting = true;
+            s.waiting_since = std::chrono::steady_clock::now();
         }
     }
 
@@ -394,5 +462,11 @@ core::expected<void> http_server::start() { return impl_->start(); }
 std::uint16_t http_server::port() const { return impl_->port_; }
 
 void http_server::stop() { impl_->stop(); }
+
+server_stats http_server::stats() const {
+    auto s = impl_->stats_;
+    s.open = impl_->sessions_.size();
+    return s;
+}
 
 } // namespace importwatch::net

@@ -2,7 +2,8 @@
 // A small HTTP(S)/1.1 server for the admin endpoints and the simulator.
 // Bounded: request size, read time and open connections. Handlers are
 // coroutines returning a reply; the reply may ask for a fault (the simulator
-// uses that to reset connections or cut bodies short).
+// uses that to reset connections or cut bodies short). HEAD is answered like
+// GET with the body left out (the handler sees method "HEAD").
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -50,8 +51,16 @@ struct server_options {
     std::string host = "127.0.0.1";
     std::uint16_t port = 0;                // 0 = ephemeral
     std::shared_ptr<ssl::context> tls;     // null = plain HTTP
+    std::string name = "http server";      // in log lines
+    /// At the bound a new connection closes the open one that has waited
+    /// longest for its request (slowloris, idle keep-alive); only when every
+    /// open one is busy answering is the newcomer refused.
     std::size_t max_connections = 64;
     std::size_t max_request_body = 64 * 1024;
+    /// A whole request (head and body) must arrive within this from the
+    /// moment the server waits for it (accept or the TLS handshake, or the
+    /// previous answer on a keep-alive connection); so must the handshake and
+    /// the write of an answer.
     std::chrono::milliseconds read_timeout{10'000};
 };
 
@@ -66,6 +75,14 @@ struct received_requests {
 };
 received_requests parse_requests(std::string_view bytes, std::size_t max_request_body);
 
+/// What the bounds did so far (for /metrics).
+struct server_stats {
+    std::uint64_t evicted = 0;             // waiting connections closed to make room
+    std::uint64_t refused = 0;             // new connections closed: every slot busy
+    std::uint64_t timed_out = 0;           // requests begun but not complete within read_timeout
+    std::size_t open = 0;                  // connections open now
+};
+
 class http_server {
 public:
     http_server(asio::any_io_executor ex, server_options options, request_handler handler);
@@ -79,6 +96,7 @@ public:
     std::uint16_t port() const;
     /// Stops accepting and closes every open connection.
     void stop();
+    server_stats stats() const;
 
 private:
     struct impl;
