@@ -10,6 +10,7 @@
 #include "core/import.hpp"
 #include "core/untrusted_text.hpp"
 #include "daemon/bounded_file.hpp"
+#include "daemon/clock.hpp"
 #include "daemon/engine.hpp"
 #include "net/http_server.hpp"
 
@@ -118,6 +119,11 @@ std::string render_metrics(engine& e) {
     x.sample("importwatch_rate_limit_pauses_total", double(m.rate_limit_pauses));
     x.family("importwatch_rate_limit_paused_seconds_total", "counter", "Time all requests were held by rate limits.");
     x.sample("importwatch_rate_limit_paused_seconds_total", std::chrono::duration<double>(m.rate_limit_paused).count());
+    x.family("importwatch_rate_limit_paused_until_timestamp_seconds", "gauge",
+             "Unix time the current rate-limit pause ends; 0 when not paused.");
+    auto const paused = e.polling().paused_until(now);
+    x.sample("importwatch_rate_limit_paused_until_timestamp_seconds",
+             paused ? double(paused->time_since_epoch().count()) / 1000.0 : 0.0);
 
     auto backlog = e.state().backlog();
     std::set<std::string> webhooks;
@@ -163,13 +169,39 @@ std::string render_metrics(engine& e) {
              "Config, watch and secret files refused: not a regular file, or over the size limit.");
     x.sample("importwatch_config_files_refused_total", double(refused.not_regular), label("reason", "not_regular"));
     x.sample("importwatch_config_files_refused_total", double(refused.too_large), label("reason", "too_large"));
+    x.family("importwatch_config_reload_requests_coalesced_total", "counter",
+             "Reload requests folded into a reload already pending.");
+    x.sample("importwatch_config_reload_requests_coalesced_total", double(m.reload_requests_coalesced));
+    return x.take();
+}
+
+std::string render_admin_metrics(net::server_stats const& stats) {
+    exposition x;
+    x.family("importwatch_admin_connections", "gauge", "Open admin server connections.");
+    x.sample("importwatch_admin_connections", double(stats.open));
+    x.family("importwatch_admin_connections_evicted_total", "counter",
+             "Admin connections closed at the connection bound because they waited longest for a request.");
+    x.sample("importwatch_admin_connections_evicted_total", double(stats.evicted));
+    x.family("importwatch_admin_connections_refused_total", "counter",
+             "New admin connections refused because every open one was busy answering.");
+    x.sample("importwatch_admin_connections_refused_total", double(stats.refused));
+    x.family("importwatch_admin_request_timeouts_total", "counter",
+             "Admin connections closed because their request did not arrive in time.");
+    x.sample("importwatch_admin_request_timeouts_total", double(stats.timed_out));
+    x.family("importwatch_admin_requests_too_large_total", "counter",
+             "Admin requests refused for their size (413, 431).");
+    x.sample("importwatch_admin_requests_too_large_total", double(stats.too_large));
     return x.take();
 }
 
 std::string render_watches(engine& e) {
     boost::json::array out;
+    // A rate-limit pause holds every request: a watch due earlier is polled
+    // at its end at the soonest.
+    auto const paused = e.polling().paused_until(wall_now());
     for (auto const& s : e.polling().watches()) {
         if (s.removed) continue;
+        bool const held = paused && (s.next_poll || s.in_flight);
         boost::json::object o;
         o["name"] = s.config.name;
         o["project"] = s.config.key.project;
@@ -182,7 +214,8 @@ std::string render_watches(engine& e) {
         o["failed"] = s.state.failure.has_value();
         o["last_error"] = s.last_error ? boost::json::value(*s.last_error) : nullptr;
         o["last_poll"] = time_or_null(s.last_poll);
-        o["next_poll"] = time_or_null(s.next_poll);
+        o["next_poll"] = time_or_null(held && s.next_poll ? std::max(*s.next_poll, *paused) : s.next_poll);
+        o["paused_until"] = time_or_null(held ? paused : std::nullopt);
         out.push_back(std::move(o));
     }
     return core::json_printable(boost::json::serialize(out));
@@ -204,29 +237,33 @@ core::expected<std::pair<std::string, std::uint16_t>> parse_listen_address(std::
 
 struct admin_server::impl {
     engine& engine_;
-    std::function<core::expected<void>()> reload_;
+    reload_fn reload_;
     std::unique_ptr<net::http_server> server_;
     asio::any_io_executor ex_;
     bool ready_ = false;
     bool reload_enabled_ = false;
 
-    impl(asio::any_io_executor ex, engine& e, std::function<core::expected<void>()> r)
+    impl(asio::any_io_executor ex, engine& e, reload_fn r)
         : engine_(e), reload_(std::move(r)), ex_(ex) {}
 
-    net::server_reply handle(net::server_request const& req) {
+    static net::server_reply reply(int status, std::string body, std::string type = "text/plain; charset=utf-8") {
+        net::server_reply r;
+        r.status = status;
+        r.body = std::move(body);
+        r.content_type = std::move(type);
+        return r;
+    }
+
+    /// The answer, or nullopt for a permitted reload (answered once it ran).
+    std::optional<net::server_reply> handle(net::server_request const& req) {
         std::string_view path = req.target;
         path = path.substr(0, path.find('?'));
-        auto reply = [](int status, std::string body, std::string type = "text/plain; charset=utf-8") {
-            net::server_reply r;
-            r.status = status;
-            r.body = std::move(body);
-            r.content_type = std::move(type);
-            return r;
-        };
-        auto only = [&](char const* method) -> std::optional<net::server_reply> {
-            if (req.method == method) return std::nullopt;
+        // HEAD is GET without the body (net::http_server leaves it out).
+        auto only = [&](std::string_view method) -> std::optional<net::server_reply> {
+            bool const get = method == "GET";
+            if (req.method == method || (get && req.method == "HEAD")) return std::nullopt;
             auto r = reply(405, "method not allowed\n");
-            r.headers.emplace_back("Allow", method);
+            r.headers.emplace_back("Allow", get ? "GET, HEAD" : std::string(method));
             return r;
         };
         if (path == "/healthz") {
@@ -240,7 +277,8 @@ struct admin_server::impl {
         }
         if (path == "/metrics") {
             if (auto r = only("GET")) return *r;
-            return reply(200, render_metrics(engine_), "text/plain; version=0.0.4; charset=utf-8");
+            return reply(200, render_metrics(engine_) + render_admin_metrics(server_->stats()),
+                         "text/plain; version=0.0.4; charset=utf-8");
         }
         if (path == "/v1/watches") {
             if (auto r = only("GET")) return *r;
@@ -252,14 +290,13 @@ struct admin_server::impl {
             // After SIGTERM/SIGINT: no reload mid-shutdown (it would reconfigure what is
             // being stopped and tell systemd RELOADING=1 after STOPPING=1).
             if (!ready_) return reply(503, "shutting down\n");
-            auto result = reload_();
-            return result ? reply(200, "reloaded\n") : reply(400, result.error() + "\n");
+            return std::nullopt;
         }
         return reply(404, "not found\n");
     }
 };
 
-admin_server::admin_server(asio::any_io_executor ex, engine& e, std::function<core::expected<void>()> reload)
+admin_server::admin_server(asio::any_io_executor ex, engine& e, reload_fn reload)
     : impl_(std::make_shared<impl>(ex, e, std::move(reload))) {}
 
 admin_server::~admin_server() { stop(); }
@@ -271,9 +308,10 @@ core::expected<void> admin_server::start(std::string const& listen, bool enable_
     net::server_options o;
     o.host = address->first;
     o.port = address->second;
-    o.max_connections = 16;
+    o.name = "admin server";
+    o.max_connections = admin_max_connections;
     o.max_request_body = admin_max_request_body;
-    o.read_timeout = std::chrono::seconds(10);
+    o.read_timeout = admin_request_timeout;
     // The server is owned by impl: a strong reference back would be a cycle.
     std::weak_ptr<impl> weak = impl_;
     impl_->server_ = std::make_unique<net::http_server>(
@@ -285,7 +323,10 @@ core::expected<void> admin_server::start(std::string const& listen, bool enable_
                 gone.body = "shutting down\n";
                 co_return gone;
             }
-            co_return self->handle(req);
+            if (auto answer = self->handle(req)) co_return std::move(*answer);
+            // Coalesced with other reload requests (SIGHUP or POST).
+            auto result = co_await self->reload_();
+            co_return result ? impl::reply(200, "reloaded\n") : impl::reply(400, result.error() + "\n");
         });
     return impl_->server_->start();
 }

@@ -2,6 +2,8 @@
 // The admin HTTP server (docs/operations.md): /healthz, /readyz, /metrics, /v1/watches
 // and POST /-/reload, on admin.listen. Answers are built by pure functions of
 // the engine's state; the server is net::http_server with tight limits.
+#include <chrono>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -14,13 +16,20 @@ namespace importwatch::daemon {
 
 class engine;
 
-/// Request bodies above this are refused with 413.
-inline constexpr std::size_t admin_max_request_body = 16 * 1024;
+// The bounds against hostile or broken admin clients (README "Limits"). At
+// the connection bound a newcomer evicts the connection that has waited
+// longest for its request, so probes get through a slowloris flood.
+inline constexpr std::size_t admin_max_connections = 64;
+inline constexpr std::size_t admin_max_request_body = 4 * 1024;
+inline constexpr std::chrono::seconds admin_request_timeout{5};
 
 class admin_server {
 public:
-    /// `reload` applies a new config and returns the error when it is invalid.
-    admin_server(asio::any_io_executor ex, engine& e, std::function<core::expected<void>()> reload);
+    /// Applies a new config (coalesced with other reload requests) and
+    /// returns the error when it is invalid.
+    using reload_fn = std::function<asio::awaitable<core::expected<void>>()>;
+
+    admin_server(asio::any_io_executor ex, engine& e, reload_fn reload);
     ~admin_server();
 
     /// Binds `listen` ("HOST:PORT"); the error names the address.
@@ -39,6 +48,8 @@ private:
 
 /// Prometheus text exposition of everything the engine counts.
 std::string render_metrics(engine& e);
+/// The admin server's own bounds, in the same format.
+std::string render_admin_metrics(net::server_stats const& stats);
 /// The /v1/watches JSON array.
 std::string render_watches(engine& e);
 

@@ -51,6 +51,7 @@ struct metrics {
     std::map<std::string, webhook_counters> webhooks;     // by webhook name
     core::sys_ms last_successful_poll{};
     bool config_last_reload_successful = true;
+    std::uint64_t reload_requests_coalesced = 0;
 
     void count_poll(core::poll_result r) { ++polls[static_cast<std::size_t>(r)]; }
     void count_limit(std::string_view limit) { ++limits_reached[std::string(limit)]; }

@@ -49,6 +49,7 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
     commit_fn commit_;
     publish_fn publish_;
     std::function<void()> on_settled_;
+    std::function<void(core::sys_ms)> on_pause_;
 
     poller_settings settings_;
     std::string target_prefix_;               // base_url path without trailing '/'
@@ -253,6 +254,7 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
         if (!verdict.paused) return;
         ++metrics_.rate_limit_pauses;
         metrics_.rate_limit_paused = gate_.paused_total();
+        if (on_pause_ && verdict.until > before) on_pause_(verdict.until);
         // Polls in flight during a 429 storm extend the same pause: log once per pause.
         if (before <= now) {
             log_fields(core::log_level::warn,
@@ -435,5 +437,13 @@ std::chrono::milliseconds poller::scheduler_lag(core::sys_ms now) const {
 }
 
 bool poller::commit_failing() const { return impl_->commit_failing_; }
+
+std::optional<core::sys_ms> poller::paused_until(core::sys_ms now) const {
+    auto const until = impl_->gate_.paused_until();
+    if (until <= now) return std::nullopt;
+    return until;
+}
+
+void poller::on_pause(std::function<void(core::sys_ms)> f) { impl_->on_pause_ = std::move(f); }
 
 } // namespace importwatch::daemon

@@ -83,6 +83,11 @@ public:
     std::chrono::milliseconds scheduler_lag(core::sys_ms now) const;
     /// When the state store cannot commit, the daemon is not ready.
     bool commit_failing() const;
+    /// The end of the process-wide rate-limit pause (429 or remaining=0
+    /// hold); nullopt when no pause holds requests at `now`.
+    std::optional<core::sys_ms> paused_until(core::sys_ms now) const;
+    /// Called when a pause starts or reaches further, with its end.
+    void on_pause(std::function<void(core::sys_ms until)> f);
 
 private:
     struct impl;

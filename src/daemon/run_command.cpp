@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/system_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
@@ -17,6 +18,8 @@
 #include "daemon/config_loader.hpp"
 #include "daemon/engine.hpp"
 #include "daemon/log_sink.hpp"
+#include "daemon/open_file_limit.hpp"
+#include "daemon/reload_coalescer.hpp"
 #include "daemon/spawn.hpp"
 #include "daemon/systemd_notify.hpp"
 
@@ -39,6 +42,8 @@ std::string status_line(engine& e) {
     auto line = fmt::format("STATUS={} watch{}: {} polling, {} complete, {} failed", total, total == 1 ? "" : "es",
                             polling, complete, failed);
     if (stopped) line += fmt::format(", {} stopped", stopped);
+    if (auto until = e.polling().paused_until(wall_now()))
+        line += "; rate limited: every request held until " + core::format_rfc3339(*until);
     return line;
 }
 
@@ -46,7 +51,7 @@ class daemon_process {
 public:
     daemon_process(asio::io_context& ioc, run_options options)
         : ioc_(ioc), options_(std::move(options)), signals_(ioc, SIGTERM, SIGINT), hangups_(ioc, SIGHUP),
-          watchdog_(ioc) {}
+          watchdog_(ioc), pause_end_(ioc) {}
 
     int start() {
         auto cfg = load_config(options_.config_path);
@@ -73,8 +78,11 @@ public:
             return exit_failure;
         }
         warn_about(*cfg);
+        reloads_ = std::make_unique<reload_coalescer>(ioc_.get_executor(), engine_->counters(), [this] { return reload(); });
+        engine_->polling().on_pause([this](core::sys_ms until) { show_pause(until); });
         if (!cfg->admin.listen.empty()) {
-            admin_ = std::make_unique<admin_server>(ioc_.get_executor(), *engine_, [this] { return reload(); });
+            admin_ = std::make_unique<admin_server>(ioc_.get_executor(), *engine_,
+                                                    [this] { return reloads_->request_and_wait(); });
             if (auto bound = admin_->start(cfg->admin.listen, cfg->admin.enable_reload); !bound) {
                 spdlog::error("admin server: {}", bound.error());
                 return exit_failure;
@@ -152,8 +160,17 @@ private:
             auto [ec, sig] = co_await hangups_.async_wait(asio::as_tuple(asio::use_awaitable));
             if (ec) co_return;
             (void)sig;
-            reload();
+            reloads_->request();
         }
+    }
+
+    /// STATUS= names a rate-limit pause from its start until its end.
+    void show_pause(core::sys_ms until) {
+        notify_systemd(status_line(*engine_));
+        pause_end_.expires_at(std::chrono::system_clock::time_point(until));
+        pause_end_.async_wait([this](boost::system::error_code ec) {
+            if (!ec) notify_systemd(status_line(*engine_));
+        });
     }
 
     asio::awaitable<void> handle_signals() {
@@ -164,7 +181,9 @@ private:
         notify_systemd("STOPPING=1");
         if (admin_) admin_->set_ready(false);
         hangups_.cancel();
+        reloads_->stop();
         watchdog_.cancel();
+        pause_end_.cancel();
         co_await engine_->shutdown(engine_->current_config().shutdown_grace);
         if (admin_) admin_->stop();
         ioc_.stop();
@@ -187,7 +206,9 @@ private:
     asio::signal_set signals_;
     asio::signal_set hangups_;
     asio::steady_timer watchdog_;
+    asio::system_timer pause_end_;
     std::unique_ptr<engine> engine_;
+    std::unique_ptr<reload_coalescer> reloads_;
     std::unique_ptr<admin_server> admin_;
 };
 
@@ -196,6 +217,7 @@ private:
 int run_command(run_options const& options) {
     configure_logging(options.log_format.value_or(core::log_format::text),
                       options.log_level.value_or(core::log_level::info));
+    raise_open_file_limit();
     asio::io_context ioc(1);
     daemon_process process(ioc, options);
     if (int rc = process.start(); rc != exit_ok) return rc;

@@ -289,6 +289,11 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
             // An idle keep-alive connection closing is normal; a request begun
             // and not finished in time is the bound biting.
             if (ec == beast::error::timeout && (parser.got_some() || buffer.size() > 0)) count_timeout();
+            if (ec == http::error::body_limit || ec == http::error::header_limit) {
+                ++stats_.too_large;
+                log_bound("too_large", fmt::format("refused a request over the size limit ({} bytes of head, {} of body)",
+                                                   header_limit, options_.max_request_body));
+            }
             if (auto r = refusal_for(ec)) {
                 co_await refuse(stream, s, r->status, r->body);
                 co_return;

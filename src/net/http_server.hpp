@@ -80,6 +80,7 @@ struct server_stats {
     std::uint64_t evicted = 0;             // waiting connections closed to make room
     std::uint64_t refused = 0;             // new connections closed: every slot busy
     std::uint64_t timed_out = 0;           // requests begun but not complete within read_timeout
+    std::uint64_t too_large = 0;           // requests refused with 413 or 431
     std::size_t open = 0;                  // connections open now
 };
 

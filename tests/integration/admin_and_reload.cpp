@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -94,7 +95,7 @@ struct fixture : simulated_launchdarkly {
     std::unique_ptr<webhook_receiver> hooks = std::make_unique<webhook_receiver>(ioc);
     std::uint16_t admin_port = free_port();
 
-    fixture() : simulated_launchdarkly(scenario_yaml, transport::plain) {}
+    explicit fixture(std::string const& scenario = scenario_yaml) : simulated_launchdarkly(scenario, transport::plain) {}
 
     std::string config(std::string const& watches, bool enable_reload = false, std::string const& log_format = "text",
                        std::string const& extra = "") const {
@@ -208,14 +209,14 @@ void check_watch_shape(boost::json::object const& w) {
     for (auto const& kv : w) keys.insert(std::string(kv.key()));
     std::set<std::string> const expected{"name", "project", "environment", "segment", "import_id", "status",
                                          "status_since", "terminal", "failed", "last_error", "last_poll",
-                                         "next_poll"};
+                                         "next_poll", "paused_until"};
     BOOST_TEST(keys == expected, boost::test_tools::per_element());
     for (char const* k : {"name", "project", "environment", "segment", "import_id"}) BOOST_TEST(w.at(k).is_string());
     BOOST_TEST((w.at("status").is_null() || w.at("status").is_string()));
     BOOST_TEST(w.at("terminal").is_bool());
     BOOST_TEST(w.at("failed").is_bool());
     BOOST_TEST((w.at("last_error").is_null() || w.at("last_error").is_string()));
-    for (char const* k : {"status_since", "last_poll", "next_poll"}) {
+    for (char const* k : {"status_since", "last_poll", "next_poll", "paused_until"}) {
         BOOST_TEST_INFO(k << " = " << boost::json::serialize(w.at(k)));
         BOOST_TEST(is_time_or_null(w.at(k)));
     }
@@ -490,34 +491,45 @@ BOOST_AUTO_TEST_CASE(admin_endpoints_metrics_secrets_and_sigterm) {
         BOOST_TEST_INFO(h.substr(0, 200));
         BOOST_TEST(h.starts_with("HTTP/1.1 431"));
         BOOST_TEST(daemon.running());
+        auto metrics = f.get("/metrics");
+        BOOST_REQUIRE(metrics);
+        BOOST_TEST(sample(metrics->body, "importwatch_admin_requests_too_large_total").value_or(0) == 2);
         BOOST_TEST(f.status_of("GET", "/healthz") == 200);
     }
 
-    // The number of open admin connections is bounded: the surplus is closed
-    // at once, and the server serves again when they go.
+    // The number of open admin connections is bounded (64): each connection
+    // beyond it evicts the one that has waited longest for its request, so the
+    // oldest idle ones are closed and the newest stay.
     {
         std::vector<int> fds;
-        for (int i = 0; i < 40; ++i)
+        for (int i = 0; i < 100; ++i)
             if (int fd = connect_to(f.admin_port); fd >= 0) fds.push_back(fd);
-        std::set<int> closed;
-        auto const deadline = std::chrono::steady_clock::now() + 2s;
-        while (std::chrono::steady_clock::now() < deadline) {
+        BOOST_REQUIRE(fds.size() == 100u);
+        std::set<std::size_t> closed;
+        auto const deadline = std::chrono::steady_clock::now() + 3s;
+        while (closed.size() < 36 && std::chrono::steady_clock::now() < deadline) {
             std::vector<pollfd> pfds;
-            for (int fd : fds)
-                if (!closed.count(fd)) pfds.push_back({fd, POLLIN, 0});
+            std::vector<std::size_t> index;
+            for (std::size_t i = 0; i < fds.size(); ++i)
+                if (!closed.count(i)) pfds.push_back({fds[i], POLLIN, 0}), index.push_back(i);
             ::poll(pfds.data(), pfds.size(), 100);
-            for (auto const& p : pfds) {
-                if (!p.revents) continue;
+            for (std::size_t j = 0; j < pfds.size(); ++j) {
+                if (!pfds[j].revents) continue;
                 char c;
-                if (::recv(p.fd, &c, 1, MSG_DONTWAIT) <= 0) closed.insert(p.fd);
+                if (::recv(pfds[j].fd, &c, 1, MSG_DONTWAIT) <= 0) closed.insert(index[j]);
             }
         }
-        BOOST_TEST(fds.size() == 40u);
-        BOOST_TEST(closed.size() >= 24u);            // at most 16 are served at once
-        BOOST_TEST(fds.size() - closed.size() <= 16u);
+        BOOST_TEST(closed.size() >= 36u);              // at most 64 stay open
+        BOOST_TEST(!closed.count(fds.size() - 1));     // the newest is never the one evicted
+        std::size_t old_closed = 0;
+        for (auto i : closed) old_closed += i < 50;
+        BOOST_TEST(old_closed >= 36u);                 // the oldest went first
         BOOST_TEST(daemon.running());
+        BOOST_TEST(f.status_of("GET", "/healthz") == 200);
         for (int fd : fds) ::close(fd);
-        BOOST_TEST(run_until(f.ioc, [&] { return f.status_of("GET", "/healthz") == 200; }, 10s));
+        auto metrics = f.get("/metrics");
+        BOOST_REQUIRE(metrics);
+        BOOST_TEST(sample(metrics->body, "importwatch_admin_connections_evicted_total").value_or(0) >= 36);
     }
 
     // `importwatch healthcheck` against the running daemon.
@@ -542,7 +554,7 @@ BOOST_AUTO_TEST_CASE(admin_endpoints_metrics_secrets_and_sigterm) {
         }
     }
 
-    // The unfinished request has been dropped by now (read timeout 10 s).
+    // The unfinished request has been dropped by now (request timeout 5 s).
     {
         pollfd p{slowloris, POLLIN, 0};
         bool dropped = false;
@@ -791,4 +803,264 @@ BOOST_AUTO_TEST_CASE(start_up_failures_exit_with_their_codes_in_the_log_format) 
     BOOST_TEST_INFO(busy.err());
     BOOST_TEST(busy.wait(0ms).value_or(-1) == 1);
     BOOST_TEST(busy.err().find("127.0.0.1:" + std::to_string(f.admin_port)) != std::string::npos);
+}
+
+namespace {
+
+/// Raises this process's soft open-file limit to at least `n` (the tests
+/// below hold over a thousand sockets); false when the hard limit is lower.
+bool allow_open_files(rlim_t n) {
+    rlimit l{};
+    if (::getrlimit(RLIMIT_NOFILE, &l) != 0) return false;
+    if (l.rlim_cur >= n) return true;
+    if (l.rlim_max != RLIM_INFINITY && l.rlim_max < n) return false;
+    l.rlim_cur = n;
+    return ::setrlimit(RLIMIT_NOFILE, &l) == 0;
+}
+
+/// The status code of an HTTP/1.1 response ("HTTP/1.1 200 OK…" -> 200), or -1.
+int status_code(std::string const& response) {
+    if (!response.starts_with("HTTP/1.1 ") || response.size() < 12) return -1;
+    return std::atoi(response.substr(9, 3).c_str());
+}
+
+/// A header's value in a raw response head ("" when absent).
+std::string header_value(std::string const& head, std::string const& name) {
+    std::string lower_head = head;
+    for (auto& c : lower_head) c = char(std::tolower(static_cast<unsigned char>(c)));
+    auto const key = "\r\n" + name + ":";
+    auto p = lower_head.find(key);
+    if (p == std::string::npos) return {};
+    p += key.size();
+    auto const end = head.find("\r\n", p);
+    auto v = head.substr(p, end - p);
+    while (!v.empty() && v.front() == ' ') v.erase(0, 1);
+    return v;
+}
+
+} // namespace
+
+// Finding: 16 slow connections denied the admin server for 10 s each. Now a
+// thousand slowloris connections (a partial request, a byte now and then,
+// reconnecting when closed) cannot keep /healthz from answering at once:
+// newcomers evict the connection that waited longest, and a request must
+// arrive within 5 s.
+BOOST_AUTO_TEST_CASE(slowloris_flood_cannot_deny_health_probes) {
+    BOOST_REQUIRE_MESSAGE(allow_open_files(4096), "the hard open-file limit is below 4096");
+    fixture f;
+    auto cfg = f.dir.write("config.yaml", f.config(watch_entry("forever", "forever")));
+    child_process daemon({"run", "--config", cfg}, f.env());
+    BOOST_REQUIRE_MESSAGE(f.wait_for_admin(daemon), f.why_not_up(daemon));
+
+    constexpr std::size_t flood = 1000;
+    std::string const partial = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    auto open_one = [&] {
+        int fd = connect_to(f.admin_port);
+        if (fd >= 0) ::send(fd, partial.data(), partial.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        return fd;
+    };
+    std::vector<int> conns;
+    for (std::size_t i = 0; i < flood; ++i) conns.push_back(open_one());
+    BOOST_REQUIRE(std::count(conns.begin(), conns.end(), -1) == 0);
+
+    // 7 s, past the 5 s request deadline: every 250 ms each connection drips a
+    // byte (a closed one is opened again), then a probe asks /healthz.
+    std::vector<double> latencies_ms;
+    std::size_t failed_probes = 0, reconnects = 0;
+    auto const until = std::chrono::steady_clock::now() + 7s;
+    while (std::chrono::steady_clock::now() < until) {
+        for (auto& fd : conns) {
+            if (::send(fd, "x", 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1) continue;
+            if (errno == EAGAIN) continue;
+            ::close(fd);
+            fd = open_one();
+            ++reconnects;
+        }
+        auto const t = std::chrono::steady_clock::now();
+        auto const r = raw_exchange(f.admin_port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        latencies_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count());
+        if (status_code(r) != 200 || r.find("\r\n\r\nok") == std::string::npos) ++failed_probes;
+        f.pump(250ms);
+    }
+    // `importwatch healthcheck`, still under the flood.
+    child_process hc({"healthcheck", "--url", "http://127.0.0.1:" + std::to_string(f.admin_port) + "/healthz"});
+    auto const hc_rc = hc.wait(15s);
+
+    std::sort(latencies_ms.begin(), latencies_ms.end());
+    auto const median = latencies_ms[latencies_ms.size() / 2];
+    auto const p90 = latencies_ms[latencies_ms.size() * 9 / 10];
+    auto const worst = latencies_ms.back();
+    BOOST_TEST_MESSAGE("slowloris: " << flood << " connections, " << reconnects << " reopened after eviction; "
+                                     << latencies_ms.size() << " probes, median " << median << " ms, p90 "
+                                     << p90 << " ms, worst " << worst << " ms");
+    BOOST_TEST(failed_probes == 0u);
+    BOOST_TEST(latencies_ms.size() >= 10u);
+    BOOST_TEST(median < 100.0);
+    BOOST_TEST(p90 < 100.0);
+    BOOST_TEST(worst < 1000.0);   // a loaded CI machine may stall a probe; never for long
+    BOOST_TEST(reconnects > 0u);  // the server did close slowloris connections
+    BOOST_TEST(hc_rc.value_or(-1) == 0);
+
+    for (int fd : conns) ::close(fd);
+    auto metrics = f.get("/metrics");
+    BOOST_REQUIRE(metrics);
+    BOOST_TEST_INFO(metrics->body);
+    BOOST_TEST(sample(metrics->body, "importwatch_admin_connections_evicted_total").value_or(0) >= flood - 64);
+    BOOST_TEST(sample(metrics->body, "importwatch_admin_connections").value_or(1e9) <= 64);
+    BOOST_TEST(sample(metrics->body, "importwatch_admin_request_timeouts_total").has_value());
+    BOOST_TEST(daemon.err().find("admin server: 64 connections open") != std::string::npos);
+    BOOST_TEST(f.stop(daemon, 10s) == 0);
+}
+
+// HEAD on every GET endpoint answers like GET, without a body: a HEAD and a
+// GET pipelined on one connection must come back as two clean responses.
+BOOST_AUTO_TEST_CASE(head_answers_like_get_without_a_body) {
+    fixture f;
+    auto cfg = f.dir.write("config.yaml", f.config(watch_entry("forever", "forever")));
+    child_process daemon({"run", "--config", cfg}, f.env());
+    BOOST_REQUIRE_MESSAGE(f.wait_for_admin(daemon), f.why_not_up(daemon));
+    BOOST_REQUIRE(run_until(f.ioc, [&] { return f.requests_for("forever").size() >= 1; }, 10s));
+
+    for (char const* path : {"/healthz", "/readyz", "/metrics", "/v1/watches"}) {
+        BOOST_TEST_CONTEXT(path) {
+            std::string const p = path;
+            auto const both = raw_exchange(f.admin_port, "HEAD " + p + " HTTP/1.1\r\nHost: x\r\n\r\nGET " + p +
+                                                             " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            BOOST_TEST_INFO(both.substr(0, 600));
+            auto const head_end = both.find("\r\n\r\n");
+            BOOST_REQUIRE(head_end != std::string::npos);
+            auto const head = both.substr(0, head_end + 2);
+            // No body after the HEAD response: the next bytes are the GET's status line.
+            auto const rest = both.substr(head_end + 4);
+            BOOST_TEST(rest.starts_with("HTTP/1.1 "));
+            auto const get_end = rest.find("\r\n\r\n");
+            BOOST_REQUIRE(get_end != std::string::npos);
+            auto const get_head = rest.substr(0, get_end + 2);
+            auto const get_body = rest.substr(get_end + 4);
+
+            BOOST_TEST(status_code(head) == 200);
+            BOOST_TEST(status_code(head) == status_code(rest));
+            BOOST_TEST(header_value(head, "content-type") == header_value(get_head, "content-type"));
+            auto const length = header_value(head, "content-length");
+            BOOST_TEST(!length.empty());
+            BOOST_TEST(header_value(get_head, "content-length") == std::to_string(get_body.size()));
+            if (p == "/healthz" || p == "/readyz") {
+                // Bodies that do not change between the two requests: the exact length.
+                BOOST_TEST(length == std::to_string(get_body.size()));
+            } else {
+                // /metrics and /v1/watches move between the two; the length is of a real body.
+                auto const n = std::atoll(length.c_str());
+                BOOST_TEST(n > static_cast<long long>(get_body.size()) / 2);
+                BOOST_TEST(n < static_cast<long long>(get_body.size()) * 2);
+            }
+        }
+    }
+    // The wrong method still says which ones are allowed.
+    auto const r = raw_exchange(f.admin_port, "DELETE /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    BOOST_TEST(status_code(r) == 405);
+    BOOST_TEST(header_value(r, "allow") == "GET, HEAD");
+    BOOST_TEST(f.stop(daemon, 10s) == 0);
+}
+
+// Finding: 2.4 M SIGHUPs in 10 s caused 507 k reloads. Thousands of SIGHUPs
+// in a second (and POST /-/reload beside them) now cost a couple of reloads: one runs,
+// one waits, everything else joins the waiting one.
+BOOST_AUTO_TEST_CASE(sighup_storm_is_coalesced) {
+    fixture f;
+    auto cfg = f.dir.write("config.yaml", f.config(watch_entry("forever", "forever"), true));
+    child_process daemon({"run", "--config", cfg}, f.env());
+    BOOST_REQUIRE_MESSAGE(f.wait_for_admin(daemon), f.why_not_up(daemon));
+
+    // Spread over most of a second: sent all at once, the kernel would merge
+    // them into a few pending signals and test nothing.
+    auto const t0 = std::chrono::steady_clock::now();
+    int sent = 0;
+    for (; sent < 5000 && std::chrono::steady_clock::now() - t0 < 900ms; ++sent) {
+        ::kill(daemon.pid(), SIGHUP);
+        std::this_thread::sleep_until(t0 + sent * 160us);
+    }
+    auto const storm = std::chrono::steady_clock::now() - t0;
+    BOOST_TEST(sent >= 1000);
+    // A reload asked for after the storm: answered by the pending reload (or
+    // one after it), which proves the daemon took every signal in.
+    auto r = f.request("POST", "/-/reload");
+    BOOST_REQUIRE(r);
+    BOOST_TEST(r->status == 200);
+    BOOST_TEST(daemon.running());
+    BOOST_TEST(f.status_of("GET", "/healthz") == 200);
+    auto const reloads = count(daemon.err(), "configuration reloaded");
+    auto const storm_ms = std::chrono::duration<double, std::milli>(storm).count();
+    BOOST_TEST_MESSAGE(sent << " SIGHUPs sent in " << storm_ms << " ms: " << reloads << " reloads");
+    BOOST_TEST(reloads >= 1u);
+    BOOST_TEST(reloads <= 3u);
+    auto metrics = f.get("/metrics");
+    BOOST_REQUIRE(metrics);
+    BOOST_TEST(sample(metrics->body, "importwatch_config_reload_requests_coalesced_total").value_or(0) >= 1);
+    BOOST_TEST(sample(metrics->body, "importwatch_config_last_reload_successful").value_or(-1) == 1);
+    // Polling carries on.
+    auto const polls = f.requests_for("forever").size();
+    BOOST_TEST(run_until(f.ioc, [&] { return f.requests_for("forever").size() >= polls + 2; }, 10s));
+    BOOST_TEST(f.stop(daemon, 10s) == 0);
+}
+
+// Finding: Retry-After: 999999999 paused everything for the 1 h cap, logged
+// once, while /v1/watches showed next_poll in the past. The pause now shows in
+// /v1/watches (paused_until, next_poll no earlier), in STATUS= and in
+// importwatch_rate_limit_paused_until_timestamp_seconds; /readyz stays 200.
+BOOST_AUTO_TEST_CASE(long_rate_limit_pause_is_visible) {
+    fixture f(R"(
+token: secret-token-XYZ
+imports:
+  - { project: p, environment: e, segment: s, import_id: forever, steps: [{ status: in_progress }] }
+  - { project: p, environment: e, segment: s, import_id: limited, steps: [{ status: in_progress }],
+      faults: [{ type: rate_limit, from: 500ms, count: 1, retry_after: 277777h }] }
+)");
+    notify_socket notify;
+    auto cfg = f.dir.write("config.yaml", f.config(watch_entry("forever", "forever") + watch_entry("limited", "limited")));
+    child_process daemon({"run", "--config", cfg}, f.env({{"NOTIFY_SOCKET", notify.path}}));
+    BOOST_REQUIRE_MESSAGE(f.wait_for_admin(daemon), f.why_not_up(daemon));
+
+    std::optional<double> until;
+    BOOST_REQUIRE(run_until(f.ioc, [&] {
+        auto m = f.get("/metrics");
+        if (!m) return false;
+        until = sample(m->body, "importwatch_rate_limit_paused_until_timestamp_seconds");
+        return until.value_or(0) > 0;
+    }, 15s));
+    auto const now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    // Retry-After of ~1e9 s is capped at 1 h.
+    BOOST_TEST(*until > now + 3500);
+    BOOST_TEST(*until <= now + 3600 + 1);
+
+    for (char const* name : {"forever", "limited"}) {
+        BOOST_TEST_CONTEXT(name) {
+            std::optional<boost::json::object> w;
+            // A poll in flight when the pause began has no next_poll until it returns.
+            BOOST_REQUIRE(run_until(f.ioc, [&] {
+                w = f.watch_named(name);
+                return w && w->at("next_poll").is_string();
+            }, 10s));
+            check_watch_shape(*w);
+            BOOST_REQUIRE(is_rfc3339(w->at("paused_until")));
+            auto const paused = core::parse_rfc3339(std::string(w->at("paused_until").as_string()));
+            auto const next = core::parse_rfc3339(std::string(w->at("next_poll").as_string()));
+            BOOST_REQUIRE((paused && next));
+            BOOST_TEST(std::abs(double(paused->time_since_epoch().count()) / 1000.0 - *until) < 0.002);
+            BOOST_TEST((*next >= *paused));
+        }
+    }
+    BOOST_TEST(f.status_of("GET", "/readyz") == 200);   // a pause is not unreadiness
+    BOOST_TEST(run_until(f.ioc, [&] { return notify.find("rate limited").has_value(); }, 5s));
+    {
+        BOOST_TEST_INFO(notify.all());
+        auto i = notify.find("rate limited");
+        BOOST_REQUIRE(i);
+        auto const msg = notify.messages()[*i];
+        BOOST_TEST(msg.starts_with("STATUS="));
+        BOOST_TEST(msg.find("\n") == std::string::npos);   // one line
+    }
+    // Shutting down mid-pause is prompt.
+    auto const t0 = std::chrono::steady_clock::now();
+    BOOST_TEST(f.stop(daemon, 15s) == 0);
+    BOOST_TEST((std::chrono::steady_clock::now() - t0 < 10s));
 }
