@@ -286,41 +286,110 @@ BOOST_AUTO_TEST_CASE(a_slow_request_is_cut_by_the_read_timeout) {
     BOOST_TEST(calls == 0);
 }
 
-BOOST_AUTO_TEST_CASE(connection_limit_turns_away_the_extra_connection) {
+// At the bound a newcomer evicts the connection that has waited longest for
+// its request (slowloris, idle keep-alive), so a flood of slow clients cannot
+// lock new ones out.
+BOOST_AUTO_TEST_CASE(connection_limit_evicts_the_connection_waiting_longest) {
     net::server_options o;
     o.max_connections = 2;
     auto port = serve(route, o);
     struct outcome {
-        bool first_two_served = false;
-        raw_client::result third;
-        bool served_after_one_closed = false;
+        bool a_served = false, b_served = false, c_served = false, b_served_again = false;
+        raw_client::result a_after;
     };
     auto res = off_thread([port] {
         outcome out;
         raw_client a(port), b(port);
         a.send(get_request);
+        out.a_served = a.read(whole_response).data.starts_with("HTTP/1.1 404");   // a waits from here on
         b.send(get_request);
-        auto ra = a.read(whole_response), rb = b.read(whole_response);
-        out.first_two_served = ra.data.starts_with("HTTP/1.1 404") && rb.data.starts_with("HTTP/1.1 404");
+        out.b_served = b.read(whole_response).data.starts_with("HTTP/1.1 404");   // b waits since later
+        raw_client c(port);
+        c.send(get_request);
+        out.c_served = c.read(whole_response).data.starts_with("HTTP/1.1 404");
+        out.a_after = a.read();
+        b.send(get_request);
+        out.b_served_again = b.read(whole_response).data.starts_with("HTTP/1.1 404");
+        return out;
+    });
+    BOOST_TEST(res.a_served);
+    BOOST_TEST(res.b_served);
+    BOOST_TEST(res.c_served);
+    BOOST_TEST(res.a_after.data.empty(), res.a_after.data);
+    BOOST_TEST((res.a_after.eof || res.a_after.error == ECONNRESET));
+    BOOST_TEST(res.b_served_again);
+    BOOST_TEST(server->stats().evicted == 1u);
+    BOOST_TEST(server->stats().refused == 0u);
+}
+
+// Only when every open connection is busy answering is a newcomer refused.
+BOOST_AUTO_TEST_CASE(connection_limit_refuses_only_when_every_connection_is_busy) {
+    net::server_options o;
+    o.max_connections = 2;
+    std::atomic<int> answering{0};
+    auto port = serve(
+        [&answering](net::server_request const&) {
+            ++answering;
+            net::server_reply r;
+            r.delay = 1s;   // answered after a second: busy, not waiting
+            return r;
+        },
+        o);
+    struct outcome {
+        bool busy = false, a_served = false, d_served = false;
+        raw_client::result c;
+    };
+    auto res = off_thread([port, &answering] {
+        outcome out;
+        raw_client a(port), b(port);
+        a.send(get_request);
+        b.send(get_request);
+        auto const deadline = steady::now() + 5s;
+        while (answering < 2 && steady::now() < deadline) std::this_thread::sleep_for(5ms);
+        out.busy = answering == 2;
         {
             raw_client c(port);
             c.send(get_request);
-            out.third = c.read();
+            out.c = c.read();
         }
-        a.close();
-        auto deadline = steady::now() + 3s;
-        while (!out.served_after_one_closed && steady::now() < deadline) {
-            raw_client d(port);
-            d.send(get_request);
-            out.served_after_one_closed = d.read(whole_response).data.starts_with("HTTP/1.1 404");
-            if (!out.served_after_one_closed) std::this_thread::sleep_for(20ms);
-        }
+        out.a_served = a.read(whole_response).data.starts_with("HTTP/1.1 200");
+        raw_client d(port);
+        d.send(get_request);
+        out.d_served = d.read(whole_response).data.starts_with("HTTP/1.1 200");
         return out;
     });
-    BOOST_TEST(res.first_two_served);
-    BOOST_TEST(res.third.data.empty(), res.third.data);
-    BOOST_TEST((res.third.eof || res.third.error == ECONNRESET));
-    BOOST_TEST(res.served_after_one_closed);
+    BOOST_REQUIRE(res.busy);
+    BOOST_TEST(res.c.data.empty(), res.c.data);
+    BOOST_TEST((res.c.eof || res.c.error == ECONNRESET));
+    BOOST_TEST(res.a_served);
+    BOOST_TEST(res.d_served);   // a (served, now waiting) made room
+    BOOST_TEST(server->stats().refused == 1u);
+}
+
+// HEAD: the GET's status and headers, Content-Length included, and no body;
+// the connection stays usable.
+BOOST_AUTO_TEST_CASE(head_sends_the_headers_without_the_body) {
+    // The handler sees the method and answers HEAD like GET.
+    auto port = serve([](net::server_request const& req) {
+        net::server_reply r;
+        r.body = "hello " + (req.header("x-name") ? *req.header("x-name") : std::string("?"));
+        return r;
+    });
+    auto res = off_thread([port] {
+        raw_client c(port);
+        c.send("HEAD /hello HTTP/1.1\r\nHost: x\r\nX-Name: sam\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n"
+               "X-Name: sam\r\nConnection: close\r\n\r\n");
+        return c.read();
+    });
+    BOOST_TEST_INFO(res.data);
+    auto const split = res.data.find("\r\n\r\n");
+    BOOST_REQUIRE(split != std::string::npos);
+    auto const head = res.data.substr(0, split);
+    auto const rest = res.data.substr(split + 4);
+    BOOST_TEST(head.starts_with("HTTP/1.1 200"));
+    BOOST_TEST(head.find("Content-Length: 9") != std::string::npos);   // "hello sam"
+    BOOST_TEST(rest.starts_with("HTTP/1.1 200"));
+    BOOST_TEST(rest.ends_with("\r\n\r\nhello sam"));
 }
 
 BOOST_AUTO_TEST_CASE(keep_alive_and_connection_close) {
