@@ -78,7 +78,8 @@ public:
             return exit_failure;
         }
         warn_about(*cfg);
-        reloads_ = std::make_unique<reload_coalescer>(ioc_.get_executor(), engine_->counters(), [this] { return reload(); });
+        reloads_ = std::make_unique<reload_coalescer>(ioc_.get_executor(), engine_->counters(),
+                                                      [this] { return reload(); });
         engine_->polling().on_pause([this](core::sys_ms until) { show_pause(until); });
         if (!cfg->admin.listen.empty()) {
             admin_ = std::make_unique<admin_server>(ioc_.get_executor(), *engine_,
