@@ -323,10 +323,7 @@ core::expected<void> admin_server::start(std::string const& listen, bool enable_
                 gone.body = "shutting down\n";
                 co_return gone;
             }
-            if (auto answer = self->handle(req)) co_return std::move(*answer);
-            // Coalesced with other reload requests (SIGHUP or POST).
-            auto result = co_await self->reload_();
-            co_return result ? impl::reply(200, "reloaded\n") : impl::reply(400, result.error() + "\n");
+            co_return co_await answer(self, std::move(req));
         });
     return impl_->server_->start();
 }
@@ -338,6 +335,15 @@ void admin_server::stop() {
 void admin_server::set_ready(bool ready) { impl_->ready_ = ready; }
 void admin_server::set_reload_enabled(bool enabled) { impl_->reload_enabled_ = enabled; }
 std::uint16_t admin_server::port() const { return impl_->server_ ? impl_->server_->port() : 0; }
-net::server_reply admin_server::handle(net::server_request const& req) { return impl_->handle(req); }
+asio::awaitable<net::server_reply> admin_server::answer(std::shared_ptr<impl> self, net::server_request req) {
+    if (auto answer = self->handle(req)) co_return std::move(*answer);
+    // Coalesced with other reload requests (SIGHUP or POST).
+    auto result = co_await self->reload_();
+    co_return result ? impl::reply(200, "reloaded\n") : impl::reply(400, result.error() + "\n");
+}
+
+asio::awaitable<net::server_reply> admin_server::handle(net::server_request req) {
+    return answer(impl_, std::move(req));
+}
 
 } // namespace importwatch::daemon

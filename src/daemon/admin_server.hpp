@@ -38,11 +38,13 @@ public:
     void set_ready(bool ready);
     void set_reload_enabled(bool enabled);
     std::uint16_t port() const;
-    /// The answer to one parsed request, as the server gives it (for the fuzzers).
-    net::server_reply handle(net::server_request const& req);
+    /// The answer to one parsed request, as the server gives it (for the
+    /// fuzzers); a permitted reload completes once the reload ran.
+    asio::awaitable<net::server_reply> handle(net::server_request req);
 
 private:
     struct impl;
+    static asio::awaitable<net::server_reply> answer(std::shared_ptr<impl> self, net::server_request req);
     std::shared_ptr<impl> impl_;
 };
 

@@ -5,7 +5,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include "core/config_parser.hpp"
 #include "daemon/admin_server.hpp"
@@ -65,11 +69,12 @@ struct fixture {
         s.api_token = "fuzz-token";
         // Starting spawns the poller and the dispatcher; the io_context never runs them.
         FUZZ_CHECK(engine->start(*cfg, s).has_value());
-        admin = std::make_unique<daemon::admin_server>(io.get_executor(), *engine, [this]() -> core::expected<void> {
-            reload_ok = !reload_ok;
-            if (reload_ok) return {};
-            return core::fail("fuzz.yaml:1:1: launchdarkly: invalid");
-        });
+        admin = std::make_unique<daemon::admin_server>(
+            io.get_executor(), *engine, [this]() -> asio::awaitable<core::expected<void>> {
+                reload_ok = !reload_ok;
+                if (reload_ok) co_return core::expected<void>{};
+                co_return core::fail("fuzz.yaml:1:1: launchdarkly: invalid");
+            });
         admin->set_ready(true);
         admin->set_reload_enabled(true);
     }
@@ -90,7 +95,16 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
                received.refused == 431);
     for (auto const& req : received.requests) {
         FUZZ_CHECK(req.body.size() <= daemon::admin_max_request_body);
-        auto const reply = f.admin->handle(req);
+        // A separate io_context: the fixture's would run the poller.
+        asio::io_context once;
+        std::optional<net::server_reply> answered;
+        asio::co_spawn(once, f.admin->handle(req), [&](std::exception_ptr e, net::server_reply r) {
+            if (e) std::rethrow_exception(e);
+            answered = std::move(r);
+        });
+        once.run();
+        FUZZ_CHECK(answered.has_value());
+        auto const& reply = *answered;
         switch (reply.status) {
         case 200: case 400: case 403: case 404: case 503: break;
         case 405: FUZZ_CHECK(!reply.headers.empty()); break;
