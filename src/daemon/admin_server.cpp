@@ -277,7 +277,7 @@ struct admin_server::impl {
         }
         if (path == "/metrics") {
             if (auto r = only("GET")) return *r;
-            return reply(200, render_metrics(engine_) + render_admin_metrics(server_->stats()),
+            return reply(200, render_metrics(engine_) + render_admin_metrics(server_ ? server_->stats() : net::server_stats{}),
                          "text/plain; version=0.0.4; charset=utf-8");
         }
         if (path == "/v1/watches") {
