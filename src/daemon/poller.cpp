@@ -330,44 +330,40 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
     /// minute per watch and bound). A too-long status is logged as the
     /// invalid response it is.
     void report_limits(watch_slot const& s, core::limits_hit const& hit, core::sys_ms now) {
-        auto const key = s.config.key.path() + "\x1flimit\x1f";
-        if (hit.status_too_long) metrics_.count_limit("status_bytes");
-        if (hit.text_cut) {
-            metrics_.count_limit("peer_text_bytes");
-            if (auto held = throttle_.admit(key + "peer_text_bytes", now))
-                log_fields(core::log_level::warn,
-                           fmt::format("watch {}: LaunchDarkly sent a file name or error message longer than {} "
-                                       "bytes; events and logs carry it cut{}",
-                                       s.config.name, core::max_peer_text,
-                                       *held ? fmt::format(" (repeated {} times)", *held) : ""),
-                           {{"watch", s.config.name}, {"limit", "peer_text_bytes"}, {"repeated", *held}});
-        }
-        if (hit.file_events_omitted > 0) {
-            metrics_.count_limit("file_events_per_poll");
-            if (auto held = throttle_.admit(key + "file_events_per_poll", now))
-                log_fields(core::log_level::warn,
-                           fmt::format("watch {}: {} more file changes in one poll than the {} sent as "
-                                       "events; they are summed up in one event (files_omitted){}",
-                                       s.config.name, hit.file_events_omitted, core::max_file_events_per_poll,
-                                       *held ? fmt::format(" (repeated {} times)", *held) : ""),
-                           {{"watch", s.config.name},
-                            {"limit", "file_events_per_poll"},
-                            {"files_omitted", hit.file_events_omitted},
-                            {"repeated", *held}});
-        }
-        if (hit.import_bytes > 0) {
-            metrics_.count_limit("event_import_bytes");
-            if (auto held = throttle_.admit(key + "event_import_bytes", now))
-                log_fields(core::log_level::warn,
-                           fmt::format("watch {}: the Import object is {} bytes; events carry it shortened to "
-                                       "{} bytes (see _importwatch in it){}",
-                                       s.config.name, hit.import_bytes, core::max_event_import_bytes,
-                                       *held ? fmt::format(" (repeated {} times)", *held) : ""),
-                           {{"watch", s.config.name},
-                            {"limit", "event_import_bytes"},
-                            {"import_bytes", hit.import_bytes},
-                            {"repeated", *held}});
-        }
+        if (hit.status_too_long) metrics_.count_limit("status_bytes");   // logged as an invalid response
+        if (hit.text_cut)
+            report_limit(s, "peer_text_bytes", now,
+                         fmt::format("LaunchDarkly sent a file name or error message longer than {} bytes; events "
+                                     "and logs carry it cut",
+                                     core::max_peer_text));
+        if (hit.file_events_omitted > 0)
+            report_limit(s, "file_events_per_poll", now,
+                         fmt::format("{} more file changes in one poll than the {} sent as events; they are summed "
+                                     "up in one event (files_omitted)",
+                                     hit.file_events_omitted, core::max_file_events_per_poll),
+                         {{"files_omitted", hit.file_events_omitted}});
+        if (hit.import_bytes > 0)
+            report_limit(s, "event_import_bytes", now,
+                         fmt::format("the Import object is {} bytes; events carry it shortened to {} bytes (see "
+                                     "_importwatch in it)",
+                                     hit.import_bytes, core::max_event_import_bytes),
+                         {{"import_bytes", hit.import_bytes}});
+    }
+
+    /// A bound that bit: counted every time, logged at most once a minute per
+    /// watch and bound, with the count of the repeats.
+    void report_limit(watch_slot const& s, std::string_view limit, core::sys_ms now, std::string const& message,
+                      boost::json::object fields = {}) {
+        metrics_.count_limit(limit);
+        auto const held = throttle_.admit(s.config.key.path() + "\x1flimit\x1f" + std::string(limit), now);
+        if (!held) return;
+        fields["watch"] = s.config.name;
+        fields["limit"] = limit;
+        fields["repeated"] = *held;
+        log_fields(core::log_level::warn,
+                   fmt::format("watch {}: {}{}", s.config.name, message,
+                               *held ? fmt::format(" (repeated {} times)", *held) : ""),
+                   std::move(fields));
     }
 
     void on_unauthorized(std::uint32_t origin, core::sys_ms now) {
