@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/delivery_policy.hpp"
+#include "core/log_throttle.hpp"
 #include "core/url.hpp"
 #include "core/webhook_headers.hpp"
 #include "core/webhook_signature.hpp"
@@ -120,6 +121,11 @@ struct webhook_dispatcher::impl : std::enable_shared_from_this<impl> {
     bool store_failing = false;
 
     core::prng rng;
+    // A receiver that keeps failing is logged once a minute per webhook and
+    // watch, with the count of the attempts held back: a full outbox moves
+    // on to a new delivery at every attempt, so per-attempt lines would grow
+    // the log with the event rate.
+    core::log_throttle failed_attempts;
     milliseconds retention = std::chrono::days(30);
     std::chrono::steady_clock::time_point next_purge{};
 
@@ -176,6 +182,8 @@ struct webhook_dispatcher::impl : std::enable_shared_from_this<impl> {
                 {"error", error}};
     }
 
+    static std::string attempt_key(store::delivery const& d) { return d.webhook + '\x1f' + d.watch_name; }
+
     void record(store::delivery const& d, endpoint const& ep, core::http_outcome const& outcome) {
         auto const now = wall_now();
         int const attempts = d.attempts + 1;
@@ -184,17 +192,22 @@ struct webhook_dispatcher::impl : std::enable_shared_from_this<impl> {
         switch (verdict.kind) {
         case core::delivery_verdict::delivered:
             ++c.delivered;
+            failed_attempts.clear(attempt_key(d));
             spdlog::debug("webhook {}: delivered event {} ({} #{}) on attempt {}", d.webhook, d.event_id,
                           d.watch_name, d.sequence, attempts);
             break;
         case core::delivery_verdict::retry: {
             ++c.failed;
+            auto const held = failed_attempts.admit(attempt_key(d), now);
+            if (!held) break;
             auto fields = delivery_fields(d, ep, attempts, verdict.error);
             fields["next_attempt"] = core::format_rfc3339(verdict.next_attempt);
+            fields["repeated"] = *held;
             log_fields(core::log_level::warn,
-                       fmt::format("webhook {} ({}): event {} attempt {} failed: {}; next attempt at {}", d.webhook,
+                       fmt::format("webhook {} ({}): event {} attempt {} failed: {}; next attempt at {}{}", d.webhook,
                                    ep.redacted_url, d.event_id, attempts, verdict.error,
-                                   core::format_rfc3339(verdict.next_attempt)),
+                                   core::format_rfc3339(verdict.next_attempt),
+                                   *held ? fmt::format(" ({} more failed attempts in the last minute)", *held) : ""),
                        std::move(fields));
             break;
         }
