@@ -20,6 +20,16 @@ namespace importwatch::testing {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
+/// Built with AddressSanitizer (the asan preset builds the daemon and the
+/// tests alike): memory figures mean nothing (shadow memory, a quarantine)
+/// and the unoptimised, instrumented daemon is several times slower, so
+/// tests print such figures or allow more time instead of asserting them.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool sanitized = true;
+#else
+inline constexpr bool sanitized = false;
+#endif
+
 /// A fresh directory under /tmp, removed with everything in it.
 class temp_dir {
 public:

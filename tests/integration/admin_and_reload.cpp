@@ -897,9 +897,12 @@ BOOST_AUTO_TEST_CASE(slowloris_flood_cannot_deny_health_probes) {
                                      << p90 << " ms, worst " << worst << " ms");
     BOOST_TEST(failed_probes == 0u);
     BOOST_TEST(latencies_ms.size() >= 10u);
-    BOOST_TEST(median < 100.0);
-    BOOST_TEST(p90 < 100.0);
-    BOOST_TEST(worst < 1000.0);   // a loaded CI machine may stall a probe; never for long
+    // The 100 ms target is for the real build; the ASan build is several
+    // times slower at everything, and still must never be denied.
+    double const target = sanitized ? 500.0 : 100.0;
+    BOOST_TEST(median < target);
+    BOOST_TEST(p90 < target);
+    BOOST_TEST(worst < 10 * target);   // a loaded CI machine may stall a probe; never for long
     BOOST_TEST(reconnects > 0u);  // the server did close slowloris connections
     BOOST_TEST(hc_rc.value_or(-1) == 0);
 

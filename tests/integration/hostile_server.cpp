@@ -28,15 +28,8 @@ namespace json = boost::json;
 
 namespace {
 
-// Under AddressSanitizer (the asan preset builds the daemon and this test
-// alike) memory figures mean nothing (shadow memory, a 256 MB quarantine) and
-// a Debug build polls far slower: RSS is then printed, not asserted, and the
-// flood needs fewer polls to count as one.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool sanitized = true;
-#else
-constexpr bool sanitized = false;
-#endif
+// Under AddressSanitizer RSS is printed, not asserted, and the slower
+// daemon's flood needs fewer polls to count as one.
 constexpr double min_polls = sanitized ? 5 : 20;
 
 std::uint16_t free_port() {
