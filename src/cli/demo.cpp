@@ -17,14 +17,14 @@
 
 #include "core/url.hpp"
 #include "core/webhook_signature.hpp"
-#include "daemon/commands.hpp"
+#include "cli/commands.hpp"
 #include "daemon/engine.hpp"
 #include "daemon/log_sink.hpp"
 #include "daemon/spawn.hpp"
 #include "net/certificate_authority.hpp"
 #include "sim/simulator.hpp"
 
-namespace importwatch::daemon {
+namespace importwatch::cli {
 namespace {
 
 namespace fs = std::filesystem;
@@ -140,7 +140,7 @@ core::config demo_config(temp_directory const& dir, std::string const& base_url,
 } // namespace
 
 int demo_command(demo_options const& options) {
-    configure_logging(core::log_format::text, core::log_level::info, /*to_stdout=*/true);
+    daemon::configure_logging(core::log_format::text, core::log_level::info, /*to_stdout=*/true);
     if (!(options.speed > 0) || options.speed > 1000) {
         std::cerr << "importwatch: --speed must be a number above 0 (at most 1000)\n";
         return exit_usage;
@@ -178,17 +178,17 @@ int demo_command(demo_options const& options) {
         if (auto r = simulator.start(); !r) throw std::runtime_error("simulator: " + r.error());
 
         auto cfg = demo_config(dir, simulator.base_url(), ca_file, token_file, options.speed, options, secret_file);
-        auto secrets = read_secrets(cfg);
+        auto secrets = daemon::read_secrets(cfg);
         if (!secrets) throw std::runtime_error(secrets.error());
         auto store = store::state_store::open(cfg.state.dir, store::open_mode::daemon);
         if (!store) throw std::runtime_error(store.error());
-        engine daemon(ioc.get_executor(), std::move(*store));
+        daemon::engine watcher(ioc.get_executor(), std::move(*store));
 
         std::cout << "importwatch demo: a simulated LaunchDarkly API at " << simulator.base_url()
                   << " (TLS, trusted through a CA made for this run)\n"
                   << "watching 3 imports: one completes, one is stopped, one meets rate limiting on the way\n"
                   << std::endl;
-        if (auto r = daemon.start(cfg, std::move(*secrets)); !r) throw std::runtime_error(r.error());
+        if (auto r = watcher.start(cfg, std::move(*secrets)); !r) throw std::runtime_error(r.error());
 
         int rc = exit_ok;
         asio::signal_set signals(ioc, SIGINT, SIGTERM);
@@ -199,7 +199,7 @@ int demo_command(demo_options const& options) {
         auto supervise = [&]() -> asio::awaitable<void> {
             asio::steady_timer tick(ioc);
             auto const give_up = std::chrono::steady_clock::now() + 120s;
-            while (!daemon.polling().settled() && !interrupted) {
+            while (!watcher.polling().settled() && !interrupted) {
                 if (std::chrono::steady_clock::now() > give_up) {
                     spdlog::error("demo: the imports did not all finish in time");
                     rc = exit_failure;
@@ -212,7 +212,7 @@ int demo_command(demo_options const& options) {
                 // Give the deliveries up to 10 s to land.
                 auto const until = std::chrono::steady_clock::now() + 10s;
                 for (;;) {
-                    auto backlog = daemon.state().backlog();
+                    auto backlog = watcher.state().backlog();
                     std::size_t pending = 0;
                     if (backlog)
                         for (auto const& [_, b] : *backlog) pending += b.pending;
@@ -226,11 +226,11 @@ int demo_command(demo_options const& options) {
                 }
             }
             if (interrupted) rc = exit_failure;
-            co_await daemon.shutdown(2s);
+            co_await watcher.shutdown(2s);
             simulator.stop();
             signals.cancel();
         };
-        asio::co_spawn(ioc, supervise(), log_on_failure("demo"));
+        asio::co_spawn(ioc, supervise(), daemon::log_on_failure("demo"));
         ioc.run();
         if (rc == exit_ok)
             std::cout << "\nall imports are terminal; the simulator answered " << simulator.requests_answered()
@@ -242,4 +242,4 @@ int demo_command(demo_options const& options) {
     }
 }
 
-} // namespace importwatch::daemon
+} // namespace importwatch::cli

@@ -10,12 +10,12 @@
 
 #include "core/time.hpp"
 #include "daemon/bounded_file.hpp"
-#include "daemon/commands.hpp"
+#include "cli/commands.hpp"
 #include "net/tls.hpp"
 #include "sim/scenario.hpp"
 #include "sim/simulator.hpp"
 
-namespace importwatch::daemon {
+namespace importwatch::cli {
 
 namespace {
 
@@ -47,7 +47,7 @@ std::optional<listen_address> parse_listen(std::string_view text) {
 
 int simulate_command(simulate_options const& options) {
     // A scenario is a config-sized YAML file, read the same bounded way.
-    auto const text = read_bounded_file(options.scenario_file, max_config_file_bytes);
+    auto const text = daemon::read_bounded_file(options.scenario_file, daemon::max_config_file_bytes);
     if (!text) {
         std::cerr << "importwatch: " << options.scenario_file << ": cannot read the scenario file: "
                   << text.error().message << "\n";
@@ -110,4 +110,4 @@ int simulate_command(simulate_options const& options) {
     return exit_ok;
 }
 
-} // namespace importwatch::daemon
+} // namespace importwatch::cli

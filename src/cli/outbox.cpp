@@ -8,11 +8,11 @@
 #include <string>
 
 #include "core/time.hpp"
-#include "daemon/commands.hpp"
+#include "cli/commands.hpp"
 #include "daemon/config_loader.hpp"
 #include "store/state_store.hpp"
 
-namespace importwatch::daemon {
+namespace importwatch::cli {
 
 namespace {
 
@@ -76,7 +76,7 @@ int outbox_command(outbox_options const& options) {
         std::cerr << "outbox: --webhook applies to replay only\n";
         return exit_usage;
     }
-    auto cfg = load_config(options.config_path);
+    auto cfg = daemon::load_config(options.config_path);
     if (!cfg) {
         std::cerr << cfg.error() << '\n';
         return exit_usage;
@@ -95,4 +95,4 @@ int outbox_command(outbox_options const& options) {
     return options.action == "list" ? list(**st) : replay(**st, *cfg, options.webhook);
 }
 
-} // namespace importwatch::daemon
+} // namespace importwatch::cli

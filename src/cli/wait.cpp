@@ -12,13 +12,13 @@
 #include <spdlog/spdlog.h>
 
 #include "core/url.hpp"
-#include "daemon/commands.hpp"
+#include "cli/commands.hpp"
 #include "daemon/config_loader.hpp"
 #include "daemon/log_sink.hpp"
 #include "daemon/poller.hpp"
 #include "daemon/spawn.hpp"
 
-namespace importwatch::daemon {
+namespace importwatch::cli {
 namespace {
 
 using namespace std::chrono_literals;
@@ -62,7 +62,7 @@ core::expected<core::config> config_for_import(wait_options const& o) {
 
 core::expected<core::config> config_for(wait_options const& o) {
     if (!o.config_path) return config_for_import(o);
-    auto cfg = load_config(*o.config_path);
+    auto cfg = daemon::load_config(*o.config_path);
     if (!cfg) return cfg;
     if (!o.watch_names.empty()) {
         std::vector<core::watch_config> selected;
@@ -82,7 +82,7 @@ core::expected<core::config> config_for(wait_options const& o) {
 } // namespace
 
 int wait_command(wait_options const& options) {
-    configure_logging(core::log_format::text, core::log_level::warn);
+    daemon::configure_logging(core::log_format::text, core::log_level::warn);
     auto cfg = config_for(options);
     if (!cfg) {
         std::cerr << "importwatch: " << cfg.error() << "\n";
@@ -91,25 +91,25 @@ int wait_command(wait_options const& options) {
     // wait needs the API token. It delivers no webhooks, so a webhook secret
     // that is not there is only a warning, as for `check`; one that is there
     // but malformed is a config error for every command.
-    auto token = read_api_token(cfg->launchdarkly);
+    auto token = daemon::read_api_token(cfg->launchdarkly);
     if (!token) {
         std::cerr << "importwatch: " << token.error().message << "\n";
         return exit_usage;
     }
     bool malformed = false;
-    for (auto const& problem : webhook_secret_problems(*cfg)) {
+    for (auto const& problem : daemon::webhook_secret_problems(*cfg)) {
         std::cerr << (problem.absent ? "warning: " : "importwatch: ") << problem.message << "\n";
         malformed = malformed || !problem.absent;
     }
     if (malformed) return exit_usage;
 
     asio::io_context ioc(1);
-    metrics counters;
-    poller watcher(ioc.get_executor(), counters, nullptr,
-                   [](watch_slot const&, std::vector<core::event> const& events) {
-                       for (auto const& e : events) std::cout << event_text_line(e) << std::endl;
+    daemon::metrics counters;
+    daemon::poller watcher(ioc.get_executor(), counters, nullptr,
+                   [](daemon::watch_slot const&, std::vector<core::event> const& events) {
+                       for (auto const& e : events) std::cout << daemon::event_text_line(e) << std::endl;
                    });
-    poller_settings settings;
+    daemon::poller_settings settings;
     settings.launchdarkly = cfg->launchdarkly;
     settings.polling = cfg->polling;
     settings.token = std::move(*token);
@@ -146,7 +146,7 @@ int wait_command(wait_options const& options) {
         interrupted = true;
         finish();
     });
-    asio::co_spawn(ioc, watcher.run(), log_on_failure("poller"));
+    asio::co_spawn(ioc, watcher.run(), daemon::log_on_failure("poller"));
     ioc.run();
 
     if (timed_out) {
@@ -169,4 +169,4 @@ int wait_command(wait_options const& options) {
     return exit_ok;
 }
 
-} // namespace importwatch::daemon
+} // namespace importwatch::cli

@@ -14,7 +14,7 @@
 #include "core/config_parser.hpp"
 #include "core/duration.hpp"
 #include "daemon/admin_server.hpp"
-#include "daemon/commands.hpp"
+#include "cli/commands.hpp"
 #include "daemon/config_loader.hpp"
 #include "daemon/engine.hpp"
 #include "daemon/log_sink.hpp"
@@ -23,14 +23,14 @@
 #include "daemon/spawn.hpp"
 #include "daemon/systemd_notify.hpp"
 
-namespace importwatch::daemon {
+namespace importwatch::cli {
 namespace {
 
 using namespace std::chrono_literals;
 
 /// `systemctl status` shows this line: "3 watches: 2 polling, 1 complete, 0 failed"
 /// (", 1 stopped" is added only when an import was stopped).
-std::string status_line(engine& e) {
+std::string status_line(daemon::engine& e) {
     std::size_t total = 0, polling = 0, complete = 0, stopped = 0, failed = 0;
     for (auto const& s : e.polling().watches()) {
         if (s.removed) continue;
@@ -42,7 +42,7 @@ std::string status_line(engine& e) {
     auto line = fmt::format("STATUS={} watch{}: {} polling, {} complete, {} failed", total, total == 1 ? "" : "es",
                             polling, complete, failed);
     if (stopped) line += fmt::format(", {} stopped", stopped);
-    if (auto until = e.polling().paused_until(wall_now()))
+    if (auto until = e.polling().paused_until(daemon::wall_now()))
         line += "; rate limited: every request held until " + core::format_rfc3339(*until);
     return line;
 }
@@ -54,16 +54,16 @@ public:
           watchdog_(ioc), pause_end_(ioc) {}
 
     int start() {
-        auto cfg = load_config(options_.config_path);
+        auto cfg = daemon::load_config(options_.config_path);
         if (!cfg) {
             // Through the logger, so that `--log-format json` holds for this line too.
-            log_fields(core::log_level::error, cfg.error(), {{"config", options_.config_path}, {"error", cfg.error()}});
+            daemon::log_fields(core::log_level::error, cfg.error(), {{"config", options_.config_path}, {"error", cfg.error()}});
             return exit_usage;
         }
         apply_logging(*cfg);
-        auto secrets = read_secrets(*cfg);
+        auto secrets = daemon::read_secrets(*cfg);
         if (!secrets) {
-            log_fields(core::log_level::error, secrets.error(),
+            daemon::log_fields(core::log_level::error, secrets.error(),
                        {{"config", options_.config_path}, {"error", secrets.error()}});
             return exit_usage;
         }
@@ -72,17 +72,17 @@ public:
             spdlog::error("cannot open the state store: {}", store.error());
             return exit_failure;
         }
-        engine_ = std::make_unique<engine>(ioc_.get_executor(), std::move(*store));
+        engine_ = std::make_unique<daemon::engine>(ioc_.get_executor(), std::move(*store));
         if (auto started = engine_->start(*cfg, std::move(*secrets)); !started) {
             spdlog::error("cannot start: {}", started.error());
             return exit_failure;
         }
         warn_about(*cfg);
-        reloads_ = std::make_unique<reload_coalescer>(ioc_.get_executor(), engine_->counters(),
+        reloads_ = std::make_unique<daemon::reload_coalescer>(ioc_.get_executor(), engine_->counters(),
                                                       [this] { return reload(); });
         engine_->polling().on_pause([this](core::sys_ms until) { show_pause(until); });
         if (!cfg->admin.listen.empty()) {
-            admin_ = std::make_unique<admin_server>(ioc_.get_executor(), *engine_,
+            admin_ = std::make_unique<daemon::admin_server>(ioc_.get_executor(), *engine_,
                                                     [this] { return reloads_->request_and_wait(); });
             if (auto bound = admin_->start(cfg->admin.listen, cfg->admin.enable_reload); !bound) {
                 spdlog::error("admin server: {}", bound.error());
@@ -97,20 +97,20 @@ public:
         if (admin_)   // the bound address (admin.listen may say port 0)
             fields["admin"] = fmt::format("{}:{}", cfg->admin.listen.substr(0, cfg->admin.listen.rfind(':')),
                                           admin_->port());
-        log_fields(core::log_level::info,
+        daemon::log_fields(core::log_level::info,
                    fmt::format("importwatch {} started: {} watches, {} webhooks, state in {}", IMPORTWATCH_VERSION,
                                cfg->watches.size(), cfg->webhooks.size(), engine_->state().path()),
                    std::move(fields));
-        notify_systemd("READY=1\n" + status_line(*engine_));
-        asio::co_spawn(ioc_, handle_signals(), log_on_failure("signal handling"));
-        asio::co_spawn(ioc_, handle_hangups(), log_on_failure("reload handling"));
-        asio::co_spawn(ioc_, feed_watchdog(), log_on_failure("watchdog"));
+        daemon::notify_systemd("READY=1\n" + status_line(*engine_));
+        asio::co_spawn(ioc_, handle_signals(), daemon::log_on_failure("signal handling"));
+        asio::co_spawn(ioc_, handle_hangups(), daemon::log_on_failure("reload handling"));
+        asio::co_spawn(ioc_, feed_watchdog(), daemon::log_on_failure("watchdog"));
         return exit_ok;
     }
 
 private:
     void apply_logging(core::config const& cfg) {
-        configure_logging(options_.log_format.value_or(cfg.log.format), options_.log_level.value_or(cfg.log.level));
+        daemon::configure_logging(options_.log_format.value_or(cfg.log.format), options_.log_level.value_or(cfg.log.level));
     }
 
     /// The config's warnings, judged on the watches that will be
@@ -126,23 +126,23 @@ private:
     core::expected<void> reload() {
         auto const t = std::chrono::duration_cast<std::chrono::microseconds>(
             std::chrono::steady_clock::now().time_since_epoch());
-        notify_systemd(fmt::format("RELOADING=1\nMONOTONIC_USEC={}", t.count()));
+        daemon::notify_systemd(fmt::format("RELOADING=1\nMONOTONIC_USEC={}", t.count()));
         auto result = try_reload();
         engine_->counters().config_last_reload_successful = result.has_value();
         if (result)
-            log_fields(core::log_level::info, "configuration reloaded from " + options_.config_path,
+            daemon::log_fields(core::log_level::info, "configuration reloaded from " + options_.config_path,
                        {{"config", options_.config_path}, {"watches", engine_->watch_count()}});
         else
-            log_fields(core::log_level::error, "reload rejected, keeping the running configuration: " + result.error(),
+            daemon::log_fields(core::log_level::error, "reload rejected, keeping the running configuration: " + result.error(),
                        {{"config", options_.config_path}, {"error", result.error()}});
-        notify_systemd("READY=1\n" + status_line(*engine_));
+        daemon::notify_systemd("READY=1\n" + status_line(*engine_));
         return result;
     }
 
     core::expected<void> try_reload() {
-        auto cfg = load_config(options_.config_path);
+        auto cfg = daemon::load_config(options_.config_path);
         if (!cfg) return core::fail(cfg.error());
-        auto secrets = read_secrets(*cfg);
+        auto secrets = daemon::read_secrets(*cfg);
         if (!secrets) return core::fail(secrets.error());
         auto const& old = engine_->current_config();
         if (cfg->state.dir != old.state.dir)
@@ -167,19 +167,19 @@ private:
 
     /// STATUS= names a rate-limit pause from its start until its end.
     void show_pause(core::sys_ms until) {
-        notify_systemd(status_line(*engine_));
+        daemon::notify_systemd(status_line(*engine_));
         pause_end_.expires_at(std::chrono::system_clock::time_point(until));
         pause_end_.async_wait([this](boost::system::error_code ec) {
-            if (!ec) notify_systemd(status_line(*engine_));
+            if (!ec) daemon::notify_systemd(status_line(*engine_));
         });
     }
 
     asio::awaitable<void> handle_signals() {
         auto [ec, sig] = co_await signals_.async_wait(asio::as_tuple(asio::use_awaitable));
         if (ec) co_return;
-        log_fields(core::log_level::info, fmt::format("received signal {}: shutting down", sig),
+        daemon::log_fields(core::log_level::info, fmt::format("received signal {}: shutting down", sig),
                    {{"signal", sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : std::to_string(sig)}});
-        notify_systemd("STOPPING=1");
+        daemon::notify_systemd("STOPPING=1");
         if (admin_) admin_->set_ready(false);
         hangups_.cancel();
         reloads_->stop();
@@ -191,11 +191,11 @@ private:
     }
 
     asio::awaitable<void> feed_watchdog() {
-        auto const timeout = systemd_watchdog_timeout();
+        auto const timeout = daemon::systemd_watchdog_timeout();
         if (!timeout) co_return;
         auto const period = *timeout / 2;
         for (;;) {
-            notify_systemd("WATCHDOG=1\n" + status_line(*engine_));
+            daemon::notify_systemd("WATCHDOG=1\n" + status_line(*engine_));
             watchdog_.expires_after(period);
             auto [ec] = co_await watchdog_.async_wait(asio::as_tuple(asio::use_awaitable));
             if (ec) co_return;
@@ -208,17 +208,17 @@ private:
     asio::signal_set hangups_;
     asio::steady_timer watchdog_;
     asio::system_timer pause_end_;
-    std::unique_ptr<engine> engine_;
-    std::unique_ptr<reload_coalescer> reloads_;
-    std::unique_ptr<admin_server> admin_;
+    std::unique_ptr<daemon::engine> engine_;
+    std::unique_ptr<daemon::reload_coalescer> reloads_;
+    std::unique_ptr<daemon::admin_server> admin_;
 };
 
 } // namespace
 
 int run_command(run_options const& options) {
-    configure_logging(options.log_format.value_or(core::log_format::text),
+    daemon::configure_logging(options.log_format.value_or(core::log_format::text),
                       options.log_level.value_or(core::log_level::info));
-    raise_open_file_limit();
+    daemon::raise_open_file_limit();
     asio::io_context ioc(1);
     daemon_process process(ioc, options);
     if (int rc = process.start(); rc != exit_ok) return rc;
@@ -231,4 +231,4 @@ int run_command(run_options const& options) {
     return exit_ok;
 }
 
-} // namespace importwatch::daemon
+} // namespace importwatch::cli

@@ -8,7 +8,7 @@
 #include "core/config.hpp"
 #include "core/time.hpp"
 
-namespace importwatch::daemon {
+namespace importwatch::cli {
 
 /// Exit codes, as the README's command table lists them.
 inline constexpr int exit_ok = 0;
@@ -65,4 +65,4 @@ int outbox_command(outbox_options const& options);
 
 int healthcheck_command(std::string const& url);
 
-} // namespace importwatch::daemon
+} // namespace importwatch::cli

@@ -1,5 +1,5 @@
 // `importwatch check`: validate the config and summarise it. Never touches
-// the network; missing secrets are warnings because check may run on a build
+// the network; missing daemon::secrets are warnings because check may run on a build
 // host where they are not installed.
 #include <cerrno>
 #include <cstring>
@@ -10,10 +10,10 @@
 #include "core/config_parser.hpp"
 #include "core/duration.hpp"
 #include "core/url.hpp"
-#include "daemon/commands.hpp"
+#include "cli/commands.hpp"
 #include "daemon/config_loader.hpp"
 
-namespace importwatch::daemon {
+namespace importwatch::cli {
 
 namespace {
 
@@ -33,7 +33,7 @@ void warn_unreadable(std::string const& key, std::optional<std::string> const& f
 } // namespace
 
 int check_command(std::string const& config_path) {
-    auto cfg = load_config(config_path);
+    auto cfg = daemon::load_config(config_path);
     if (!cfg) {
         std::cerr << "importwatch: " << cfg.error() << "\n";
         return exit_usage;
@@ -60,7 +60,7 @@ int check_command(std::string const& config_path) {
     std::cout.flush();
 
     // A secret that is not here (unset, unreadable, empty) is only a warning:
-    // check may run where secrets are not. One that is here but malformed is
+    // check may run where daemon::secrets are not. One that is here but malformed is
     // a config error, as it is for run and wait.
     bool malformed = false;
     auto judge = [&](std::string const& error, bool present) {
@@ -68,12 +68,12 @@ int check_command(std::string const& config_path) {
         malformed = malformed || present;
     };
     auto const& ld = cfg->launchdarkly;
-    if (auto token = read_api_token(ld); !token) judge(token.error().message, !token.error().absent);
+    if (auto token = daemon::read_api_token(ld); !token) judge(token.error().message, !token.error().absent);
     warn_unreadable("launchdarkly.ca_file", ld.ca_file);
-    for (auto const& problem : webhook_secret_problems(*cfg)) judge(problem.message, !problem.absent);
+    for (auto const& problem : daemon::webhook_secret_problems(*cfg)) judge(problem.message, !problem.absent);
     for (auto const& hook : cfg->webhooks) warn_unreadable("events.webhooks[" + hook.name + "].ca_file", hook.ca_file);
     for (auto const& warning : core::config_warnings(*cfg)) std::cerr << "warning: " << warning << "\n";
     return malformed ? exit_usage : exit_ok;
 }
 
-} // namespace importwatch::daemon
+} // namespace importwatch::cli

@@ -8,7 +8,7 @@
 #include <boost/program_options.hpp>
 
 #include "core/duration.hpp"
-#include "daemon/commands.hpp"
+#include "cli/commands.hpp"
 
 namespace po = boost::program_options;
 using namespace importwatch;
@@ -68,8 +68,8 @@ int dispatch(std::string const& command, std::vector<std::string> const& args) {
             "log-format", po::value<std::string>(), "text | json (overrides events.log.format)")(
             "log-level", po::value<std::string>(), "trace | debug | info | warn | error");
         auto vm = parse(args, o, "importwatch run --config FILE [--log-format text|json] [--log-level LEVEL]");
-        if (!vm) return daemon::exit_ok;
-        daemon::run_options r{(*vm)["config"].as<std::string>(), {}, {}};
+        if (!vm) return cli::exit_ok;
+        cli::run_options r{(*vm)["config"].as<std::string>(), {}, {}};
         if (auto f = optional_of<std::string>(*vm, "log-format")) {
             if (*f == "text") r.log_format = core::log_format::text;
             else if (*f == "json") r.log_format = core::log_format::json;
@@ -84,14 +84,14 @@ int dispatch(std::string const& command, std::vector<std::string> const& args) {
                 if (*l == name) r.log_level = level;
             if (!r.log_level) throw usage_error("--log-level: expected trace, debug, info, warn or error, got \"" + *l + "\"");
         }
-        return daemon::run_command(r);
+        return cli::run_command(r);
     }
     if (command == "check") {
         po::options_description o("options");
         o.add_options()("config", po::value<std::string>()->required(), "config file (YAML)");
         auto vm = parse(args, o, "importwatch check --config FILE");
-        if (!vm) return daemon::exit_ok;
-        return daemon::check_command((*vm)["config"].as<std::string>());
+        if (!vm) return cli::exit_ok;
+        return cli::check_command((*vm)["config"].as<std::string>());
     }
     if (command == "wait") {
         po::options_description o("options");
@@ -111,8 +111,8 @@ int dispatch(std::string const& command, std::vector<std::string> const& args) {
                         "       importwatch wait PROJECT/ENVIRONMENT/SEGMENT/IMPORT_ID [--base-url URL] "
                         "[--token-env VAR | --token-file F] [--ca-file F] [--interval D] [--timeout D]",
                         p);
-        if (!vm) return daemon::exit_ok;
-        daemon::wait_options w;
+        if (!vm) return cli::exit_ok;
+        cli::wait_options w;
         w.config_path = optional_of<std::string>(*vm, "config");
         w.import_path = optional_of<std::string>(*vm, "import");
         if (w.config_path.has_value() == w.import_path.has_value())
@@ -130,15 +130,15 @@ int dispatch(std::string const& command, std::vector<std::string> const& args) {
         w.ca_file = optional_of<std::string>(*vm, "ca-file");
         if (auto i = optional_of<std::string>(*vm, "interval")) w.interval = duration_option("--interval", *i);
         if (auto t = optional_of<std::string>(*vm, "timeout")) w.timeout = duration_option("--timeout", *t);
-        return daemon::wait_command(w);
+        return cli::wait_command(w);
     }
     if (command == "demo") {
         po::options_description o("options");
         o.add_options()("speed", po::value<double>()->default_value(1.0), "run the scenario this many times faster")(
             "webhook", po::value<std::string>(), "also deliver the events to this URL");
         auto vm = parse(args, o, "importwatch demo [--speed FACTOR] [--webhook URL]");
-        if (!vm) return daemon::exit_ok;
-        return daemon::demo_command({(*vm)["speed"].as<double>(), optional_of<std::string>(*vm, "webhook")});
+        if (!vm) return cli::exit_ok;
+        return cli::demo_command({(*vm)["speed"].as<double>(), optional_of<std::string>(*vm, "webhook")});
     }
     if (command == "simulate") {
         po::options_description o("options");
@@ -147,8 +147,8 @@ int dispatch(std::string const& command, std::vector<std::string> const& args) {
             "tls-cert", po::value<std::string>(), "serve HTTPS with this certificate chain (PEM)")(
             "tls-key", po::value<std::string>(), "and this private key (PEM)");
         auto vm = parse(args, o, "importwatch simulate --listen HOST:PORT --scenario FILE [--tls-cert F --tls-key F]");
-        if (!vm) return daemon::exit_ok;
-        return daemon::simulate_command({(*vm)["listen"].as<std::string>(), (*vm)["scenario"].as<std::string>(),
+        if (!vm) return cli::exit_ok;
+        return cli::simulate_command({(*vm)["listen"].as<std::string>(), (*vm)["scenario"].as<std::string>(),
                                          optional_of<std::string>(*vm, "tls-cert"),
                                          optional_of<std::string>(*vm, "tls-key")});
     }
@@ -160,21 +160,21 @@ int dispatch(std::string const& command, std::vector<std::string> const& args) {
         po::positional_options_description p;
         p.add("action", 1);
         auto vm = parse(args, o, "importwatch outbox --config FILE [list | replay [--webhook NAME]]", p);
-        if (!vm) return daemon::exit_ok;
-        daemon::outbox_options out{(*vm)["config"].as<std::string>(), (*vm)["action"].as<std::string>(),
+        if (!vm) return cli::exit_ok;
+        cli::outbox_options out{(*vm)["config"].as<std::string>(), (*vm)["action"].as<std::string>(),
                                    optional_of<std::string>(*vm, "webhook")};
         if (out.action != "list" && out.action != "replay")
             throw usage_error("outbox: expected list or replay, got \"" + out.action + "\"");
         if (out.action == "list" && out.webhook) throw usage_error("outbox: --webhook goes with replay");
-        return daemon::outbox_command(out);
+        return cli::outbox_command(out);
     }
     if (command == "healthcheck") {
         po::options_description o("options");
         o.add_options()("url", po::value<std::string>()->default_value("http://127.0.0.1:9464/healthz"),
                         "health endpoint to ask");
         auto vm = parse(args, o, "importwatch healthcheck [--url URL]");
-        if (!vm) return daemon::exit_ok;
-        return daemon::healthcheck_command((*vm)["url"].as<std::string>());
+        if (!vm) return cli::exit_ok;
+        return cli::healthcheck_command((*vm)["url"].as<std::string>());
     }
     throw usage_error("unknown command \"" + command + "\"");
 }
@@ -185,11 +185,11 @@ int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     if (args.empty()) {
         std::cerr << usage;
-        return daemon::exit_usage;
+        return cli::exit_usage;
     }
     if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
         std::cout << usage;
-        return daemon::exit_ok;
+        return cli::exit_ok;
     }
     if (args[0] == "--version") {
         // IMPORTWATCH_REVISION: `git describe` of the checkout it was built from, or "".
@@ -197,7 +197,7 @@ int main(int argc, char** argv) {
         std::cout << "importwatch " << IMPORTWATCH_VERSION;
         if (!revision.empty()) std::cout << " (git " << revision << ")";
         std::cout << "\n";
-        return daemon::exit_ok;
+        return cli::exit_ok;
     }
     try {
         return dispatch(args[0], {args.begin() + 1, args.end()});
@@ -206,5 +206,5 @@ int main(int argc, char** argv) {
     } catch (po::error const& e) {
         std::cerr << "importwatch " << args[0] << ": " << e.what() << "\n(see importwatch " << args[0] << " --help)\n";
     }
-    return daemon::exit_usage;
+    return cli::exit_usage;
 }

@@ -6,10 +6,10 @@
 #include <boost/asio/io_context.hpp>
 
 #include "core/url.hpp"
-#include "daemon/commands.hpp"
+#include "cli/commands.hpp"
 #include "net/http_client.hpp"
 
-namespace importwatch::daemon {
+namespace importwatch::cli {
 
 int healthcheck_command(std::string const& url_text) {
     auto url = core::parse_url(url_text);
@@ -45,4 +45,4 @@ int healthcheck_command(std::string const& url_text) {
     return rc;
 }
 
-} // namespace importwatch::daemon
+} // namespace importwatch::cli
