@@ -113,7 +113,7 @@ core::config demo_config(temp_directory const& dir, std::string const& base_url,
     cfg.launchdarkly.max_requests_per_second = 20;
     cfg.polling.interval = scaled(1s);
     cfg.polling.backoff = {scaled(500ms), scaled(4s), 2};
-    cfg.polling.stall_after = 0ms;
+    cfg.polling.stall_after.fallback = 0ms;
     for (auto const& [project, env, segment, id, name] :
          {std::tuple{"demo", "production", "vip-users", "nightly-complete", "vip-nightly"},
           std::tuple{"demo", "production", "beta-testers", "weekly-stopped", "beta-weekly"},

@@ -20,6 +20,14 @@ bool webhook_config::accepts(std::string_view type, std::string_view watch_name)
     return type_ok && watch_ok;
 }
 
+milliseconds stall_threshold(watch_config const& watch, polling_config const& polling, std::string_view status) {
+    for (stall_thresholds const* t : {&watch.stall_after, &polling.stall_after}) {
+        if (auto it = t->by_status.find(status); it != t->by_status.end()) return it->second;
+        if (t->fallback) return *t->fallback;
+    }
+    return default_stall_after;
+}
+
 bool is_loopback_host(std::string_view host) {
     if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
         host = host.substr(1, host.size() - 2);

@@ -2,9 +2,11 @@
 // The configuration model (docs/configuration.md). Plain values, filled in and validated by
 // config_parser; secrets are *where to find them*, never their content.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -35,12 +37,24 @@ struct launchdarkly_config {
     std::optional<std::string> proxy;         // unset: HTTPS_PROXY / NO_PROXY
 };
 
+/// `stall_after` as written: a threshold per status, and `fallback` (the
+/// `default` key) for the statuses not listed. A single duration is a
+/// fallback alone. 0 = never stalls. Which one applies: stall_threshold.
+struct stall_thresholds {
+    std::map<std::string, milliseconds, std::less<>> by_status;   // keys: non-terminal statuses
+    std::optional<milliseconds> fallback;
+    bool operator==(stall_thresholds const&) const = default;
+};
+
+/// The threshold of a status that nothing configured covers.
+inline constexpr milliseconds default_stall_after = 6h;
+
 struct polling_config {
     milliseconds interval = 30s;
     /// Per-status override; keys are preparing, pending_approval, ready, in_progress.
     std::map<std::string, milliseconds> status_intervals;
     double jitter = 0.1;
-    milliseconds stall_after = 6h;            // 0 = off
+    stall_thresholds stall_after;             // empty: default_stall_after
     backoff_policy backoff;
 };
 
@@ -61,6 +75,7 @@ struct watch_config {
     std::string name;                          // defaults to key.path()
     watch_key key;
     std::vector<std::pair<std::string, std::string>> labels;   // sorted by key
+    stall_thresholds stall_after;              // empty: polling's
     std::string origin;                        // "file:line:col" of the entry, for messages
 };
 
@@ -120,6 +135,12 @@ inline constexpr char const* event_types[] = {
     "importwatch.import.stalled",        "importwatch.watch.failed",
     "importwatch.watch.recovered",
 };
+
+/// How long `status` may last for `watch` before import.stalled (0 = never):
+/// the watch's own threshold for that status, else the watch's default, else
+/// polling's for that status, else polling's default, else
+/// default_stall_after. Terminal statuses are never asked about.
+milliseconds stall_threshold(watch_config const& watch, polling_config const& polling, std::string_view status);
 
 /// True for 127.0.0.0/8, ::1 and localhost: the only hosts allowed plain http.
 bool is_loopback_host(std::string_view host);

@@ -11,6 +11,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "core/duration.hpp"
+#include "core/import.hpp"
 #include "core/spelling.hpp"
 #include "core/url.hpp"
 #include "core/webhook_headers.hpp"
@@ -113,6 +114,15 @@ public:
         return docs.first;
     }
 
+    [[noreturn]] void unknown_key(YAML::Node const& key, std::string const& key_path,
+                                  std::vector<std::string_view> const& allowed) const {
+        if (auto hint = closest_match(key.Scalar(), allowed))
+            fail_at(key, key_path, "unknown key (did you mean \"" + *hint + "\"?)");
+        std::string list;
+        for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+        fail_at(key, key_path, "unknown key (expected one of: " + list + ")");
+    }
+
     /// The entries of a mapping, checked for unknown and duplicate keys. An
     /// empty `allowed` accepts any key (labels, headers).
     std::vector<entry> mapping(val const& v, std::string const& path,
@@ -129,11 +139,7 @@ public:
             std::string key_path = join(path, name);
             if (!allowed.empty() &&
                 std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
-                if (auto hint = closest_match(name, allowed))
-                    fail_at(key, key_path, "unknown key (did you mean \"" + *hint + "\"?)");
-                std::string list;
-                for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-                fail_at(key, key_path, "unknown key (expected one of: " + list + ")");
+                unknown_key(key, key_path, allowed);
             }
             if (auto [pos, inserted] = seen.emplace(name, key.Mark()); !inserted) {
                 fail_at(key, key_path,
@@ -260,7 +266,36 @@ private:
 };
 
 std::vector<std::string_view> const watch_keys = {
-    "name", "project", "environment", "segment", "import_id", "labels"};
+    "name", "project", "environment", "segment", "import_id", "labels", "stall_after"};
+
+std::vector<std::string_view> const non_terminal_statuses = {"preparing", "pending_approval", "ready",
+                                                             "in_progress"};
+
+/// `stall_after`: one duration (a default alone) or a mapping of
+/// non-terminal statuses and `default` to durations.
+stall_thresholds parse_stall_after(parser const& p, val const& node, std::string const& path) {
+    stall_thresholds out;
+    if (!node.node.IsMap()) {
+        if (!node.node.IsScalar())
+            p.fail_at(node, path, "expected a duration like 6h, or a mapping of statuses to durations");
+        out.fallback = p.duration(node, path);
+        return out;
+    }
+    std::vector<std::string_view> allowed = non_terminal_statuses;
+    allowed.push_back("default");
+    for (auto const& e : p.mapping(node, path, {})) {
+        std::string kp = join(path, e.key);
+        if (is_terminal(e.key)) {
+            p.fail_at(e.key_node, kp, "a " + e.key + " import never stalls (expected one of: preparing, "
+                                      "pending_approval, ready, in_progress, default)");
+        }
+        if (std::find(allowed.begin(), allowed.end(), e.key) == allowed.end()) p.unknown_key(e.key_node, kp, allowed);
+        auto d = p.duration(e.value, kp);
+        if (e.key == "default") out.fallback = d;
+        else out.by_status.emplace(e.key, d);
+    }
+    return out;
+}
 
 watch_config parse_watch(parser const& p, val const& node, std::string const& path) {
     watch_config w;
@@ -298,6 +333,8 @@ watch_config parse_watch(parser const& p, val const& node, std::string const& pa
         if (e.key == "labels") {
             w.labels = p.string_map(e.value, join(path, e.key));
             std::sort(w.labels.begin(), w.labels.end());
+        } else if (e.key == "stall_after") {
+            w.stall_after = parse_stall_after(p, e.value, join(path, e.key));
         }
     }
     w.name = name ? *name : w.key.path();
@@ -371,14 +408,14 @@ void parse_polling(parser const& p, val const& node, polling_config& polling) {
         if (e.key == "interval") {
             polling.interval = p.duration(e.value, kp);
         } else if (e.key == "status_intervals") {
-            for (auto const& s : p.mapping(e.value, kp, {"preparing", "pending_approval", "ready", "in_progress"})) {
+            for (auto const& s : p.mapping(e.value, kp, non_terminal_statuses)) {
                 polling.status_intervals[s.key] = p.duration(s.value, join(kp, s.key));
             }
         } else if (e.key == "jitter") {
             polling.jitter = p.number(e.value, kp);
             if (polling.jitter < 0 || polling.jitter > 1) p.fail_at(e.value, kp, "must be between 0 and 1");
         } else if (e.key == "stall_after") {
-            polling.stall_after = p.duration(e.value, kp);
+            polling.stall_after = parse_stall_after(p, e.value, kp);
         } else if (e.key == "backoff") {
             std::optional<val> initial_node;
             for (auto const& b : p.mapping(e.value, kp, {"initial", "max", "multiplier"})) {

@@ -192,6 +192,11 @@ void invalid_response(watch_view const& view, poll_decision& d, std::optional<in
                       rng);
 }
 
+bool stalled(watch_view const& view, std::string const& status, milliseconds lasted) {
+    auto const threshold = stall_threshold(view.watch, view.polling, status);
+    return threshold > milliseconds::zero() && lasted >= threshold;
+}
+
 void succeed(watch_view const& view, poll_decision& d, watch_state const& old, import_snapshot snap,
              sys_ms now, random_source& rng) {
     auto& st = d.state;
@@ -265,9 +270,8 @@ void succeed(watch_view const& view, poll_decision& d, watch_state const& old, i
         }
     }
 
-    auto const stall_after = view.polling.stall_after;
-    if (!status_changed && !is_terminal(snap.status) && stall_after > milliseconds::zero() &&
-        !st.stall_reported && now - st.status_since >= stall_after) {
+    if (!status_changed && !is_terminal(snap.status) && !st.stall_reported &&
+        stalled(view, snap.status, now - st.status_since)) {
         // stalled has no keys of its own (docs/events.md): how long is in the summary,
         // and status_since in the state (/v1/watches).
         auto const stalled_for = std::chrono::floor<std::chrono::seconds>(now - st.status_since);

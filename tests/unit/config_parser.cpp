@@ -81,8 +81,8 @@ BOOST_AUTO_TEST_CASE(bad_configs_give_exact_messages) {
          "c.yaml:2:26: state.dead_letter_retention: expected a duration like 30s"},
         {"duration given a mapping", "shutdown_grace: {seconds: 5}\n",
          "c.yaml:1:17: shutdown_grace: expected a duration like 30s"},
-        {"empty value for a duration", "polling:\n  stall_after:\n  jitter: 0.1\n",
-         "c.yaml:2:3: polling.stall_after: expected a duration like 30s"},
+        {"empty value for a duration", "polling:\n  interval:\n  jitter: 0.1\n",
+         "c.yaml:2:3: polling.interval: expected a duration like 30s"},
         {"not a number", "polling:\n  jitter: lots\n", "c.yaml:2:11: polling.jitter: expected a number"},
         {"not a whole number", "launchdarkly:\n  max_connections: 2.5\n",
          "c.yaml:2:20: launchdarkly.max_connections: expected a whole number"},
@@ -301,7 +301,8 @@ BOOST_AUTO_TEST_CASE(defaults_when_only_watches_are_given) {
     BOOST_TEST(cfg.polling.interval.count() == 30'000);
     BOOST_TEST(cfg.polling.status_intervals.empty());
     BOOST_TEST(cfg.polling.jitter == 0.1);
-    BOOST_TEST(cfg.polling.stall_after.count() == 6 * 3'600'000);
+    BOOST_TEST((cfg.polling.stall_after == stall_thresholds{}));   // default_stall_after for every status
+    BOOST_TEST((stall_threshold(cfg.watches[0], cfg.polling, "ready") == 6h));
     BOOST_TEST(cfg.polling.backoff.initial.count() == 1'000);
     BOOST_TEST(cfg.polling.backoff.max.count() == 300'000);
     BOOST_TEST(cfg.polling.backoff.multiplier == 2.0);
@@ -413,7 +414,7 @@ BOOST_AUTO_TEST_CASE(every_key_is_read) {
     BOOST_TEST(cfg.polling.status_intervals.size() == 2u);
     BOOST_TEST(cfg.polling.status_intervals.at("pending_approval").count() == 300'000);
     BOOST_TEST(cfg.polling.jitter == 0.0);
-    BOOST_TEST(cfg.polling.stall_after.count() == 0);
+    BOOST_TEST((cfg.polling.stall_after == stall_thresholds{{}, 0ms}));
     BOOST_TEST(cfg.polling.backoff.initial.count() == 2'000);
     BOOST_TEST(cfg.polling.backoff.multiplier == 1.0);
     BOOST_TEST((cfg.log.format == log_format::json));
@@ -424,6 +425,71 @@ BOOST_AUTO_TEST_CASE(every_key_is_read) {
     BOOST_TEST(cfg.admin.listen == "");
     BOOST_TEST(cfg.admin.enable_reload == true);
     BOOST_TEST(cfg.shutdown_grace.count() == 500);
+}
+
+BOOST_AUTO_TEST_CASE(stall_after_is_a_duration_or_a_map_by_status) {
+    auto cfg = parse_ok("polling:\n  stall_after: 2h\n" + watch_a);
+    BOOST_TEST((cfg.polling.stall_after == stall_thresholds{{}, 2h}));
+    BOOST_TEST((cfg.watches[0].stall_after == stall_thresholds{}));
+
+    cfg = parse_ok("polling:\n  stall_after: {pending_approval: 72h, in_progress: 30m, default: 6h}\n" + watch_a +
+                   "    stall_after: 0\n"
+                   "  - {name: b, project: p, environment: e, segment: s, import_id: i,\n"
+                   "     stall_after: {ready: 5m, preparing: 1m}}\n");
+    BOOST_TEST((cfg.polling.stall_after == stall_thresholds{{{"in_progress", 30min}, {"pending_approval", 72h}}, 6h}));
+    BOOST_TEST((cfg.watches[0].stall_after == stall_thresholds{{}, 0ms}));
+    BOOST_TEST((cfg.watches[1].stall_after == stall_thresholds{{{"preparing", 1min}, {"ready", 5min}}, std::nullopt}));
+
+    // A map without default leaves the other statuses at their default.
+    cfg = parse_ok("polling:\n  stall_after:\n    in_progress: ${FOO_DURATION}\n",
+                   env_of({{"FOO_DURATION", "45m"}}));
+    BOOST_TEST((cfg.polling.stall_after == stall_thresholds{{{"in_progress", 45min}}, std::nullopt}));
+
+    // Watch files take the same forms.
+    auto watches = parse_watch_file("watches:\n  - {project: p, environment: e, segment: s, import_id: i,\n"
+                                    "     stall_after: {in_progress: 10m, default: 0}}\n",
+                                    "w.yaml", test_env);
+    BOOST_TEST_REQUIRE(watches.has_value());
+    BOOST_TEST(((*watches)[0].stall_after == stall_thresholds{{{"in_progress", 10min}}, 0ms}));
+}
+
+BOOST_AUTO_TEST_CASE(stall_after_errors_point_at_the_key) {
+    struct case_ {
+        char const* name;
+        std::string yaml;
+        std::string message;
+    };
+    std::vector<case_> const cases = {
+        {"misspelt status", "polling:\n  stall_after:\n    in_progres: 30m\n",
+         "c.yaml:3:5: polling.stall_after.in_progres: unknown key (did you mean \"in_progress\"?)"},
+        {"misspelt default", "polling:\n  stall_after: {defualt: 1h}\n",
+         "c.yaml:2:17: polling.stall_after.defualt: unknown key (did you mean \"default\"?)"},
+        {"not a status", "polling:\n  stall_after: {weekend: 1h}\n",
+         "c.yaml:2:17: polling.stall_after.weekend: unknown key (expected one of: preparing, pending_approval, "
+         "ready, in_progress, default)"},
+        {"terminal status", "polling:\n  stall_after: {complete: 1h}\n",
+         "c.yaml:2:17: polling.stall_after.complete: a complete import never stalls (expected one of: preparing, "
+         "pending_approval, ready, in_progress, default)"},
+        {"duplicate status", "polling:\n  stall_after: {ready: 1h, ready: 2h}\n",
+         "c.yaml:2:28: polling.stall_after.ready: duplicate key (first defined at line 2)"},
+        {"bad duration in the map", "polling:\n  stall_after: {ready: soon}\n",
+         "c.yaml:2:24: polling.stall_after.ready: expected a duration like 30s"},
+        {"empty value in the map", "polling:\n  stall_after:\n    ready:\n",
+         "c.yaml:3:5: polling.stall_after.ready: expected a duration like 30s"},
+        {"a list", "polling:\n  stall_after: [1h]\n",
+         "c.yaml:2:16: polling.stall_after: expected a duration like 6h, or a mapping of statuses to durations"},
+        {"empty value", "polling:\n  stall_after:\n  jitter: 0.1\n",
+         "c.yaml:2:3: polling.stall_after: expected a duration like 6h, or a mapping of statuses to durations"},
+        {"bad duration", "polling:\n  stall_after: forever\n",
+         "c.yaml:2:16: polling.stall_after: expected a duration like 30s"},
+        {"misspelt status on a watch", watch_a + "    stall_after: {pendng_approval: 1d}\n",
+         "c.yaml:7:19: watches[0].stall_after.pendng_approval: unknown key (did you mean \"pending_approval\"?)"},
+        {"misspelt key on a watch", watch_a + "    stal_after: 1h\n",
+         "c.yaml:7:5: watches[0].stal_after: unknown key (did you mean \"stall_after\"?)"},
+    };
+    for (auto const& c : cases) {
+        BOOST_TEST_CONTEXT(c.name) { BOOST_TEST(error_of(c.yaml) == c.message); }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(admin_listen_forms) {
@@ -568,6 +634,8 @@ BOOST_AUTO_TEST_CASE(reference_config_parses_with_every_section_set) {
     BOOST_TEST(cfg.polling.status_intervals.size() == 4u);
     BOOST_TEST_REQUIRE(cfg.watches.size() == 1u);
     BOOST_TEST(cfg.watches[0].name == "vip-nightly");
+    BOOST_TEST((cfg.polling.stall_after == stall_thresholds{{{"in_progress", 30min}, {"pending_approval", 72h}}, 6h}));
+    BOOST_TEST((cfg.watches[0].stall_after == stall_thresholds{{{"in_progress", 10min}}, std::nullopt}));
     BOOST_TEST_REQUIRE(cfg.webhooks.size() == 1u);
     BOOST_TEST(cfg.webhooks[0].secret_env.has_value());
     BOOST_TEST(!cfg.watch_files.empty());

@@ -278,7 +278,7 @@ BOOST_AUTO_TEST_CASE(unknown_status_is_warned_once_and_keeps_polling) {
 }
 
 BOOST_AUTO_TEST_CASE(stall_is_reported_once_per_status_and_rearmed_by_a_change) {
-    polling.stall_after = 6h;
+    polling.stall_after = {{}, 6h};
     auto const since = t0;
     auto s = observed("pending_approval", {}, since, 1);
 
@@ -322,8 +322,40 @@ BOOST_AUTO_TEST_CASE(stall_is_reported_once_per_status_and_rearmed_by_a_change) 
     BOOST_TEST((s.status_since == since + 8h));
 }
 
+// pending_approval may last days, in_progress minutes: each status stalls
+// at its own threshold, and a watch's own setting wins.
+BOOST_AUTO_TEST_CASE(stall_thresholds_are_per_status_and_per_watch) {
+    polling.stall_after = {{{"pending_approval", 72h}, {"in_progress", 30min}}, 6h};
+    struct row {
+        char const* name;
+        stall_thresholds own;
+        char const* status;
+        milliseconds lasted;
+        bool stalled;
+    };
+    row const rows[] = {
+        {"in_progress past its 30m", {}, "in_progress", 30min, true},
+        {"in_progress before its 30m", {}, "in_progress", 30min - 1ms, false},
+        {"pending_approval at 30m is fine", {}, "pending_approval", 30min, false},
+        {"pending_approval at 71h is fine", {}, "pending_approval", 71h, false},
+        {"pending_approval past its 72h", {}, "pending_approval", 72h, true},
+        {"ready at the default", {}, "ready", 6h, true},
+        {"a watch's own in_progress threshold", {{{"in_progress", 2h}}, std::nullopt}, "in_progress", 1h, false},
+        {"a watch's own threshold reached", {{{"in_progress", 2h}}, std::nullopt}, "in_progress", 2h, true},
+        {"a watch that turned stalls off", {{}, 0ms}, "in_progress", std::chrono::days(30), false},
+    };
+    for (auto const& r : rows) {
+        BOOST_TEST_CONTEXT(r.name) {
+            watch.stall_after = r.own;
+            auto const d = poll(observed(r.status, {}, t0, 1), reply(200, import_body(r.status)), t0 + r.lasted);
+            bool const stalled = !d.events.empty() && d.events.back().type == "importwatch.import.stalled";
+            BOOST_TEST(stalled == r.stalled);
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(stall_detection_off_when_zero) {
-    polling.stall_after = 0ms;
+    polling.stall_after = {{}, 0ms};
     auto const d = poll(observed("ready", {}, t0 - std::chrono::days(30), 1), reply(200, import_body("ready")), t0);
     BOOST_TEST(d.events.empty());
     BOOST_TEST(!d.persist);
