@@ -216,6 +216,11 @@ wait_until() {
 # environment.
 write_importwatch_config() {
   local file=$1 base_url=$2 watches=$3 interval=$4 admin_port=$5 state_dir=$6 extra=${7:-}
+  # watch_layout=files (bench/scale): the watches go to watch files of
+  # $per_file each beside the config (a file may hold at most 4 MiB),
+  # otherwise inline in the config.
+  local per_file=10000 dir
+  dir=$(dirname "$file")
   {
     printf 'launchdarkly:\n  base_url: %s\n  token_env: BENCH_LD_TOKEN\n' "$base_url"
     [[ "$base_url" == https://* ]] && printf '  ca_file: %s\n' "$ca_file"
@@ -223,15 +228,35 @@ write_importwatch_config() {
     printf 'polling:\n  interval: %s\n' "$interval"
     printf 'state:\n  dir: %s\nadmin:\n  listen: 127.0.0.1:%s\n' "$state_dir" "$admin_port"
     printf '%s' "$extra"
-    printf 'watches:\n'
-    awk -v n="$watches" -v style="${yaml_style:-block}" 'BEGIN {
-      if (style == "flow")
-        f = "  - { name: w%06d, project: default, environment: env-%d, segment: segment-%05d, import_id: %08x-bcd8-4123-8567-abcd%08x }\n"
-      else
-        f = "  - name: w%06d\n    project: default\n    environment: env-%d\n    segment: segment-%05d\n    import_id: %08x-bcd8-4123-8567-abcd%08x\n"
-      for (i = 0; i < n; ++i) printf f, i, i % 3, i % 20000, i, i
-    }'
+    if [[ "${watch_layout:-inline}" == files ]]; then
+      printf 'watch_files:\n  - watches.d/*.yaml\n'
+    else
+      printf 'watches:\n'
+    fi
   } >"$file"
+  local out=$file
+  if [[ "${watch_layout:-inline}" == files ]]; then
+    rm -rf "$dir/watches.d"
+    mkdir -p "$dir/watches.d"
+    out=$dir/watches.d/
+  fi
+  awk -v n="$watches" -v style="${yaml_style:-block}" -v out="$out" -v per="$per_file" 'BEGIN {
+    if (style == "flow")
+      f = "  - { name: w%06d, project: default, environment: env-%d, segment: segment-%05d, import_id: %08x-bcd8-4123-8567-abcd%08x }\n"
+    else
+      f = "  - name: w%06d\n    project: default\n    environment: env-%d\n    segment: segment-%05d\n    import_id: %08x-bcd8-4123-8567-abcd%08x\n"
+    dir = out ~ /\/$/
+    for (i = 0; i < n; ++i) {
+      if (dir && i % per == 0) {
+        if (target) close(target)
+        target = sprintf("%s%04d.yaml", out, i / per)
+        printf "watches:\n" > target
+      } else if (!dir) {
+        target = out
+      }
+      printf f, i, i % 3, i % 20000, i, i >> target
+    }
+  }'
 }
 
 # Starts `importwatch run --config $1` with its log in $2; sets iw_pid.
