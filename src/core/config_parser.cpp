@@ -8,7 +8,7 @@
 #include <set>
 #include <string_view>
 
-#include <yaml-cpp/yaml.h>
+#include <yaml-cpp/exceptions.h>
 
 #include "core/duration.hpp"
 #include "core/import.hpp"
@@ -76,15 +76,15 @@ std::string format_number(double v) {
 // A node and where to point at it. A null value ("key:" with nothing after
 // it) has no useful mark of its own, so the mapping gives it its key's.
 struct val {
-    YAML::Node node;
+    yaml_node node;
     YAML::Mark mark;
-    val(YAML::Node n) : node(n), mark(n.Mark()) {}   // NOLINT: implicit on purpose
-    val(YAML::Node n, YAML::Mark m) : node(n), mark(m) {}
+    val(yaml_node n) : node(n), mark(n.Mark()) {}   // NOLINT: implicit on purpose
+    val(yaml_node n, YAML::Mark m) : node(n), mark(m) {}
 };
 
 struct entry {
     std::string key;
-    YAML::Node key_node;
+    yaml_node key_node;
     val value;
 };
 
@@ -103,15 +103,16 @@ public:
         throw config_error{out + message};
     }
 
-    YAML::Node load(std::string_view text) const {
-        yaml_documents docs;
+    /// The file's one document; its nodes live as long as it does.
+    yaml_document load(std::string_view text) const {
+        yaml_document doc;
         try {
-            docs = load_yaml_documents(std::string(text));
+            doc = load_yaml_document(std::string(text));
         } catch (YAML::Exception const& e) {
             fail_at(e.mark, "", "invalid YAML: " + e.msg);
         }
-        if (docs.second) fail_at(*docs.second, "", "invalid YAML: more than one document");
-        return docs.first;
+        if (doc.second) fail_at(*doc.second, "", "invalid YAML: more than one document");
+        return doc;
     }
 
     [[noreturn]] void unknown_key(YAML::Node const& key, std::string const& key_path,
@@ -127,13 +128,12 @@ public:
     /// empty `allowed` accepts any key (labels, headers).
     std::vector<entry> mapping(val const& v, std::string const& path,
                                std::vector<std::string_view> const& allowed) const {
-        YAML::Node const& node = v.node;
+        yaml_node const& node = v.node;
         std::vector<entry> out;
         if (node.IsNull()) return out;   // "polling:" with everything commented out
         if (!node.IsMap()) fail_at(v, path, "expected a mapping");
         std::map<std::string, YAML::Mark> seen;
-        for (auto it = node.begin(); it != node.end(); ++it) {
-            YAML::Node key = it->first;
+        for (auto const& [key, value] : node.pairs()) {
             if (!key.IsScalar()) fail_at(key, path, "expected a string key");
             std::string name = key.Scalar();
             std::string key_path = join(path, name);
@@ -146,18 +146,17 @@ public:
                         "duplicate key (first defined at line " +
                             std::to_string(pos->second.line + 1) + ")");
             }
-            YAML::Node value = it->second;
             out.push_back({name, key, val(value, value.IsNull() ? key.Mark() : value.Mark())});
         }
         return out;
     }
 
     std::vector<val> sequence(val const& v, std::string const& path) const {
-        YAML::Node const& node = v.node;
+        yaml_node const& node = v.node;
         std::vector<val> out;
         if (node.IsNull()) return out;
         if (!node.IsSequence()) fail_at(v, path, "expected a list");
-        for (auto it = node.begin(); it != node.end(); ++it) out.push_back(*it);
+        for (auto const& item : node.items()) out.push_back(item);
         return out;
     }
 
@@ -352,8 +351,8 @@ std::vector<watch_config> parse_watch_list(parser const& p, val const& node) {
 
 void parse_launchdarkly(parser const& p, val const& node, launchdarkly_config& ld) {
     std::string const path = "launchdarkly";
-    std::optional<YAML::Node> token_file_node;
-    std::optional<YAML::Node> token_env_node;
+    std::optional<yaml_node> token_file_node;
+    std::optional<yaml_node> token_env_node;
     for (auto const& e : p.mapping(node, path,
                                    {"base_url", "token_file", "token_env", "api_version", "ca_file",
                                     "request_timeout", "max_connections", "max_requests_per_second",
@@ -451,7 +450,7 @@ webhook_config parse_webhook(parser const& p, val const& node, std::string const
                              {"name", "url", "secret_file", "secret_env", "types", "watches",
                               "headers", "timeout", "ca_file", "max_age", "proxy"});
     bool has_name = false, has_url = false;
-    std::optional<YAML::Node> secret_file_node, secret_env_node;
+    std::optional<yaml_node> secret_file_node, secret_env_node;
     for (auto const& e : entries) {
         std::string kp = join(path, e.key);
         if (e.key == "name") {
@@ -622,7 +621,8 @@ std::string first_state_directory(env_lookup const& env) {
 
 config parse_config_or_throw(std::string_view yaml_text, std::string const& file_name, env_lookup const& env) {
     parser p(file_name, env);
-    YAML::Node root = p.load(yaml_text);
+    auto const doc = p.load(yaml_text);
+    yaml_node const root = doc.root();
     if (root.IsNull()) p.fail_at(YAML::Mark(), "", "the file is empty (expected a mapping of settings)");
     if (!root.IsMap()) p.fail_at(root, "", "expected a mapping of settings at the top level");
 
@@ -729,7 +729,8 @@ expected<std::vector<watch_config>> parse_watch_file(std::string_view yaml_text,
                                                      env_lookup const& env) {
     try {
         parser p(file_name, env);
-        YAML::Node root = p.load(yaml_text);
+        auto const doc = p.load(yaml_text);
+        yaml_node const root = doc.root();
         // An empty drop-in file simply adds no watches.
         if (root.IsNull()) return std::vector<watch_config>{};
         if (!root.IsMap()) p.fail_at(root, "", "expected a mapping with a watches list at the top level");

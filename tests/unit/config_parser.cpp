@@ -525,6 +525,25 @@ BOOST_AUTO_TEST_CASE(watch_file_holds_a_watches_list) {
     BOOST_TEST(empty->empty());
 }
 
+// The parser builds its own tree from yaml-cpp's events: an alias reads as
+// the anchored node (its place in messages included), as with YAML::Load.
+BOOST_AUTO_TEST_CASE(an_alias_reads_as_the_anchored_node) {
+    auto watches = parse_watch_file("watches:\n"
+                                    "  - &w {project: p, environment: e, segment: s, import_id: i, labels: &l {team: a}}\n"
+                                    "  - {project: p, environment: e, segment: t, import_id: i, labels: *l}\n",
+                                    "w.yaml", test_env);
+    BOOST_TEST_REQUIRE(watches.has_value(), (watches ? std::string() : watches.error()));
+    BOOST_TEST_REQUIRE(watches->size() == 2u);
+    BOOST_TEST(((*watches)[1].labels == std::vector<std::pair<std::string, std::string>>{{"team", "a"}}));
+    BOOST_TEST(error_of("watches:\n"
+                        "  - &w {project: p, environment: e, segment: s, import_id: i}\n"
+                        "  - *w\n") ==
+               "c.yaml:2:5: watches[1]: duplicate watch p/e/s/i (first defined as watches[0] at 2:5, named \"p/e/s/i\")");
+    auto unknown = parse_watch_file("watches:\n  - {project: p, environment: e, segment: s, import_id: *nope}\n",
+                                    "w.yaml", test_env);
+    BOOST_TEST(unknown.error() == "w.yaml:2:57: invalid YAML: the referenced anchor is not defined");
+}
+
 BOOST_AUTO_TEST_CASE(watch_file_errors_name_the_file) {
     auto r = parse_watch_file("watches:\n  - {project: p, environment: e, segment: s}\n", "w.yaml", test_env);
     BOOST_TEST_REQUIRE(!r.has_value());
