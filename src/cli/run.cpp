@@ -2,6 +2,8 @@
 #include <iostream>
 #include <set>
 
+#include <malloc.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -27,6 +29,11 @@ namespace importwatch::cli {
 namespace {
 
 using namespace std::chrono_literals;
+
+// Loading a config frees what it allocated (the files' text, their YAML
+// trees, the parsed config): tens of MiB at 100,000 watches, which glibc
+// would otherwise keep for good. Called once the config in hand is gone.
+void return_freed_memory() { ::malloc_trim(0); }
 
 /// `systemctl status` shows this line: "3 watches: 2 polling, 1 complete, 0 failed"
 /// (", 1 stopped" is added only when an import was stopped).
@@ -128,6 +135,7 @@ private:
             std::chrono::steady_clock::now().time_since_epoch());
         daemon::notify_systemd(fmt::format("RELOADING=1\nMONOTONIC_USEC={}", t.count()));
         auto result = try_reload();
+        return_freed_memory();
         engine_->counters().config_last_reload_successful = result.has_value();
         if (result)
             daemon::log_fields(core::log_level::info, "configuration reloaded from " + options_.config_path,
@@ -222,6 +230,7 @@ int run_command(run_options const& options) {
     asio::io_context ioc(1);
     daemon_process process(ioc, options);
     if (int rc = process.start(); rc != exit_ok) return rc;
+    return_freed_memory();
     ioc.run();
     // Everything was cancelled: let the aborted operations unwind (bounded)
     // before the objects they use are destroyed.
