@@ -115,7 +115,7 @@ public:
         return doc;
     }
 
-    [[noreturn]] void unknown_key(YAML::Node const& key, std::string const& key_path,
+    [[noreturn]] void unknown_key(yaml_node const& key, std::string const& key_path,
                                   std::vector<std::string_view> const& allowed) const {
         if (auto hint = closest_match(key.Scalar(), allowed))
             fail_at(key, key_path, "unknown key (did you mean \"" + *hint + "\"?)");
