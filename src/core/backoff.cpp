@@ -20,4 +20,10 @@ milliseconds full_jitter(backoff_policy const& p, int attempt, random_source& rn
     return rng.between(milliseconds{0}, backoff_ceiling(p, attempt));
 }
 
+sys_ms commit_retry_time(backoff_policy const& p, sys_ms now, random_source& rng) {
+    return now + full_jitter(p, 0, rng) + std::chrono::seconds(1);
+}
+
+sys_ms unexpected_error_retry_time(backoff_policy const& p, sys_ms now) { return now + p.max; }
+
 } // namespace importwatch::core

@@ -65,4 +65,36 @@ BOOST_AUTO_TEST_CASE(full_jitter_is_uniform_from_zero_to_the_ceiling) {
     }
 }
 
+// A failed commit is repeated within [1 s, initial + 1 s]: never at once (the
+// store needs a moment), spread by the first backoff step.
+BOOST_AUTO_TEST_CASE(a_failed_commit_is_retried_after_a_first_step_backoff_and_a_second) {
+    sys_ms const now{std::chrono::sys_days{std::chrono::year{2026} / 11 / 28}};
+    backoff_policy const p{200ms, 5min, 2.0};
+    struct case_t {
+        char const* name;
+        double draw;
+        milliseconds expected;
+    };
+    case_t const cases[] = {
+        {"lowest draw: one second", 0.0, 1000ms},
+        {"middle draw", 0.5, 1100ms},
+        {"highest draw: initial plus one second", importwatch::testing::top_draw, 1200ms},
+    };
+    for (auto const& c : cases) {
+        BOOST_TEST_CONTEXT(c.name) {
+            scripted_random rng({c.draw});
+            BOOST_TEST((commit_retry_time(p, now, rng) - now).count() == c.expected.count());
+        }
+    }
+    // It does not grow with failures: backoff.max would hold a recovered store's watches too long.
+    scripted_random rng({importwatch::testing::top_draw});
+    BOOST_TEST((commit_retry_time({1s, 5min, 10.0}, now, rng) - now).count() == 2000);
+}
+
+BOOST_AUTO_TEST_CASE(an_unexpected_error_is_retried_at_backoff_max) {
+    sys_ms const now{std::chrono::sys_days{std::chrono::year{2026} / 11 / 28}};
+    BOOST_TEST((unexpected_error_retry_time({1s, 5min, 2.0}, now) - now).count() == 300000);
+    BOOST_TEST((unexpected_error_retry_time({100ms, 1500ms, 2.0}, now) - now).count() == 1500);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
