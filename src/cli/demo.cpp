@@ -199,7 +199,7 @@ int demo_command(demo_options const& options) {
         auto supervise = [&]() -> asio::awaitable<void> {
             asio::steady_timer tick(ioc);
             auto const give_up = std::chrono::steady_clock::now() + 120s;
-            while (!watcher.polling().settled() && !interrupted) {
+            while (!watcher.poller().settled() && !interrupted) {
                 if (std::chrono::steady_clock::now() > give_up) {
                     spdlog::error("demo: the imports did not all finish in time");
                     rc = exit_failure;

@@ -39,7 +39,7 @@ void return_freed_memory() { ::malloc_trim(0); }
 /// (", 1 stopped" is added only when an import was stopped).
 std::string status_line(daemon::engine& e) {
     std::size_t total = 0, polling = 0, complete = 0, stopped = 0, failed = 0;
-    for (auto const& s : e.polling().watches()) {
+    for (auto const& s : e.poller().watches()) {
         if (s.removed) continue;
         ++total;
         if (s.state.terminal()) ++(s.state.status == "complete" ? complete : stopped);
@@ -49,7 +49,7 @@ std::string status_line(daemon::engine& e) {
     auto line = fmt::format("STATUS={} watch{}: {} polling, {} complete, {} failed", total, total == 1 ? "" : "es",
                             polling, complete, failed);
     if (stopped) line += fmt::format(", {} stopped", stopped);
-    if (auto until = e.polling().paused_until(daemon::wall_now()))
+    if (auto until = e.poller().paused_until(daemon::wall_now()))
         line += "; rate limited: every request held until " + core::format_rfc3339(*until);
     return line;
 }
@@ -87,7 +87,7 @@ public:
         warn_about(*cfg);
         reloads_ = std::make_unique<daemon::reload_coalescer>(ioc_.get_executor(), engine_->counters(),
                                                       [this] { return reload(); });
-        engine_->polling().on_pause([this](core::sys_ms until) { show_pause(until); });
+        engine_->poller().on_pause([this](core::sys_ms until) { show_pause(until); });
         if (!cfg->admin.listen.empty()) {
             admin_ = std::make_unique<daemon::admin_server>(ioc_.get_executor(), *engine_,
                                                     [this] { return reloads_->request_and_wait(); });
@@ -124,7 +124,7 @@ private:
     /// polled: terminal ones never are, so they need no share of the rate.
     void warn_about(core::config cfg) const {
         std::set<std::string> finished;
-        for (auto const& s : engine_->polling().watches())
+        for (auto const& s : engine_->poller().watches())
             if (!s.removed && s.state.terminal()) finished.insert(s.config.key.path());
         std::erase_if(cfg.watches, [&](auto const& w) { return finished.contains(w.key.path()); });
         for (auto const& w : core::config_warnings(cfg)) spdlog::warn("{}", w);

@@ -18,6 +18,7 @@ struct url {
     bool tls() const { return scheme == "https"; }
     /// scheme://host[:port]/path — no userinfo, no query: safe to log.
     std::string redacted() const;
+    bool operator==(url const&) const = default;
 };
 
 /// Parses an absolute http:// or https:// URL; nullopt for anything else.

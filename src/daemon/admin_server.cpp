@@ -77,7 +77,7 @@ std::string render_metrics(engine& e) {
                           "unknown"})
         by_status[s] = 0;
     std::size_t failed = 0, stalled = 0;
-    for (auto const& s : e.polling().watches()) {
+    for (auto const& s : e.poller().watches()) {
         if (s.removed) continue;
         ++by_status[core::status_label(s.state.status)];
         if (s.state.failure) ++failed;
@@ -121,7 +121,7 @@ std::string render_metrics(engine& e) {
     x.sample("importwatch_rate_limit_paused_seconds_total", std::chrono::duration<double>(m.rate_limit_paused).count());
     x.family("importwatch_rate_limit_paused_until_timestamp_seconds", "gauge",
              "Unix time the current rate-limit pause ends; 0 when not paused.");
-    auto const paused = e.polling().paused_until(now);
+    auto const paused = e.poller().paused_until(now);
     x.sample("importwatch_rate_limit_paused_until_timestamp_seconds",
              paused ? double(paused->time_since_epoch().count()) / 1000.0 : 0.0);
 
@@ -161,7 +161,7 @@ std::string render_metrics(engine& e) {
              double(m.last_successful_poll.time_since_epoch().count()) / 1000.0);
     x.family("importwatch_scheduler_lag_seconds", "gauge", "How late the most overdue poll is.");
     x.sample("importwatch_scheduler_lag_seconds",
-             std::chrono::duration<double>(e.polling().scheduler_lag(now)).count());
+             std::chrono::duration<double>(e.poller().scheduler_lag(now)).count());
     x.family("importwatch_config_last_reload_successful", "gauge", "Whether the last reload was applied.");
     x.sample("importwatch_config_last_reload_successful", m.config_last_reload_successful ? 1 : 0);
     auto const refused = refused_files();
@@ -198,10 +198,11 @@ std::string render_watches(engine& e) {
     boost::json::array out;
     // A rate-limit pause holds every request: a watch due earlier is polled
     // at its end at the soonest.
-    auto const paused = e.polling().paused_until(wall_now());
-    for (auto const& s : e.polling().watches()) {
+    auto const paused = e.poller().paused_until(wall_now());
+    for (auto const& s : e.poller().watches()) {
         if (s.removed) continue;
-        bool const held = paused && (s.next_poll || s.in_flight);
+        auto const next_poll = e.poller().next_poll(s);
+        bool const held = paused && (next_poll || s.in_flight);
         boost::json::object o;
         o["name"] = s.config.name;
         o["project"] = s.config.key.project;
@@ -214,7 +215,7 @@ std::string render_watches(engine& e) {
         o["failed"] = s.state.failure.has_value();
         o["last_error"] = s.last_error ? boost::json::value(*s.last_error) : nullptr;
         o["last_poll"] = time_or_null(s.last_poll);
-        o["next_poll"] = time_or_null(held && s.next_poll ? std::max(*s.next_poll, *paused) : s.next_poll);
+        o["next_poll"] = time_or_null(held && next_poll ? std::max(*next_poll, *paused) : next_poll);
         o["paused_until"] = time_or_null(held ? paused : std::nullopt);
         out.push_back(std::move(o));
     }
@@ -272,7 +273,7 @@ struct admin_server::impl {
         }
         if (path == "/readyz") {
             if (auto r = only("GET")) return *r;
-            bool ok = ready_ && engine_.started() && !engine_.polling().commit_failing();
+            bool ok = ready_ && engine_.started() && !engine_.poller().commit_failing();
             return ok ? reply(200, "ready\n") : reply(503, "not ready\n");
         }
         if (path == "/metrics") {

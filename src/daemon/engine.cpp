@@ -34,7 +34,7 @@ engine::engine(asio::any_io_executor ex, std::unique_ptr<store::state_store> sto
         for (auto const& e : events) log_event(e);
         dispatcher_->notify();
     };
-    poller_ = std::make_unique<poller>(ex_, metrics_, commit, publish);
+    poller_ = std::make_unique<daemon::poller>(ex_, metrics_, commit, publish);
 }
 
 engine::~engine() = default;

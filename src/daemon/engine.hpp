@@ -33,7 +33,7 @@ public:
     /// Stops polling at once, gives deliveries in flight `grace`, then returns.
     asio::awaitable<void> shutdown(std::chrono::milliseconds grace);
 
-    poller& polling() { return *poller_; }
+    daemon::poller& poller() { return *poller_; }
     store::state_store& state() { return *store_; }
     metrics& counters() { return metrics_; }
     /// The running config, without its watches (the poller holds those).
@@ -54,7 +54,7 @@ private:
     metrics metrics_;
     core::config config_;
     std::size_t watch_count_ = 0;
-    std::unique_ptr<poller> poller_;
+    std::unique_ptr<daemon::poller> poller_;
     std::unique_ptr<webhook_dispatcher> dispatcher_;
     bool started_ = false;
     core::log_throttle outbox_throttle_;

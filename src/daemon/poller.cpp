@@ -1,115 +1,214 @@
 #include "daemon/poller.hpp"
 
-#include <deque>
-#include <queue>
 #include <random>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/system_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include "core/backoff.hpp"
 #include "core/duration.hpp"
 #include "core/log_throttle.hpp"
 #include "core/rate_limit_gate.hpp"
+#include "core/scheduler.hpp"
 #include "core/untrusted_text.hpp"
 #include "core/url.hpp"
-#include "daemon/config_loader.hpp"
 #include "daemon/log_sink.hpp"
-#include "net/http_client.hpp"
+#include "daemon/token_source.hpp"
 
 namespace importwatch::daemon {
 namespace {
 
 using namespace std::chrono_literals;
+using core::milliseconds;
 
-struct due_entry {
-    core::sys_ms due;
-    std::uint32_t index;
-    std::uint32_t generation;
-    bool operator>(due_entry const& o) const { return due > o.due; }
+std::string repeated(std::uint64_t held, char const* tail = "") {
+    return held ? fmt::format(" (repeated {} times{})", held, tail) : std::string();
+}
+
+/// What the poller says about its polls: log lines (a repeated one at most
+/// once a minute per watch and cause, with the count held back) and metrics.
+class poll_reporter {
+public:
+    explicit poll_reporter(metrics& m) : metrics_(m) {}
+
+    /// A 429 or remaining=0 that started or extended the process-wide pause.
+    /// Polls in flight during a 429 storm extend the same pause: `new_pause`
+    /// is false for those, and only a new pause is logged.
+    void paused(int http_status, core::sys_ms until, core::sys_ms now, milliseconds paused_total, bool new_pause) {
+        ++metrics_.rate_limit_pauses;
+        metrics_.rate_limit_paused = paused_total;
+        if (!new_pause) return;
+        log_fields(core::log_level::warn,
+                   fmt::format("rate limited by LaunchDarkly (HTTP {}): holding every request for {} until {}",
+                               http_status, core::format_duration(until - now), core::format_rfc3339(until)),
+                   {{"http_status", http_status},
+                    {"pause_seconds", std::chrono::duration<double>(until - now).count()},
+                    {"until", core::format_rfc3339(until)}});
+    }
+
+    void commit_failed(watch_slot const& s, std::string const& error, core::sys_ms now) {
+        if (auto held = throttle_.admit(s.config.key.path() + "\x1fstore", now))
+            log_fields(core::log_level::error,
+                       fmt::format("state store: cannot commit watch {}: {}{}", s.config.name, error, repeated(*held)),
+                       {{"watch", s.config.name}, {"error", error}, {"repeated", *held}});
+    }
+
+    /// A good poll: the next error of this watch is logged at once.
+    void poll_succeeded(watch_slot const& s) { throttle_.clear(s.config.key.path()); }
+
+    void poll_failed(watch_slot const& s, core::poll_result result, std::string const& error, core::sys_ms now) {
+        auto const subject = s.config.key.path();
+        if (auto held = throttle_.admit(subject, now))
+            log_fields(core::log_level::warn,
+                       fmt::format("watch {}: {}{}", s.config.name, error, repeated(*held, " in the last minute")),
+                       {{"watch", s.config.name},
+                        {"subject", subject},
+                        {"result", core::to_string(result)},
+                        {"error", error},
+                        {"repeated", *held}});
+    }
+
+    void warning(watch_slot const& s, std::string const& text) {
+        log_fields(core::log_level::warn, fmt::format("watch {}: {}", s.config.name, text),
+                   {{"watch", s.config.name}, {"subject", s.config.key.path()}});
+    }
+
+    /// Counts the bounds a decision ran into and says so (at most once a
+    /// minute per watch and bound). A too-long status is logged as the
+    /// invalid response it is.
+    void limits(watch_slot const& s, core::limits_hit const& hit, core::sys_ms now) {
+        if (hit.status_too_long) metrics_.count_limit("status_bytes");   // logged as an invalid response
+        if (hit.text_cut)
+            limit(s, "peer_text_bytes", now,
+                  fmt::format("LaunchDarkly sent a file name or error message longer than {} bytes; events "
+                              "and logs carry it cut",
+                              core::max_peer_text));
+        if (hit.file_events_omitted > 0)
+            limit(s, "file_events_per_poll", now,
+                  fmt::format("{} more file changes in one poll than the {} sent as events; they are summed "
+                              "up in one event (files_omitted)",
+                              hit.file_events_omitted, core::max_file_events_per_poll),
+                  {{"files_omitted", hit.file_events_omitted}});
+        if (hit.import_bytes > 0)
+            limit(s, "event_import_bytes", now,
+                  fmt::format("the Import object is {} bytes; events carry it shortened to {} bytes (see "
+                              "_importwatch in it)",
+                              hit.import_bytes, core::max_event_import_bytes),
+                  {{"import_bytes", hit.import_bytes}});
+    }
+
+    void token_rejected(std::size_t failed_watches, bool polling_stops, milliseconds retry) {
+        log_fields(core::log_level::error,
+                   polling_stops
+                       ? std::string("LaunchDarkly rejected the API token (HTTP 401): every watch is marked failed "
+                                     "and polling stops")
+                       : fmt::format("LaunchDarkly rejected the API token (HTTP 401): every watch is marked failed; "
+                                     "polling every {} until a token works",
+                                     core::format_duration(retry)),
+                   {{"http_status", 401}, {"failed_watches", failed_watches}});
+    }
+
+private:
+    /// A bound that bit: counted every time, logged at most once a minute per
+    /// watch and bound, with the count of the repeats.
+    void limit(watch_slot const& s, std::string_view name, core::sys_ms now, std::string const& message,
+               boost::json::object fields = {}) {
+        metrics_.count_limit(name);
+        auto const held = throttle_.admit(s.config.key.path() + "\x1flimit\x1f" + std::string(name), now);
+        if (!held) return;
+        fields["watch"] = s.config.name;
+        fields["limit"] = name;
+        fields["repeated"] = *held;
+        log_fields(core::log_level::warn, fmt::format("watch {}: {}{}", s.config.name, message, repeated(*held)),
+                   std::move(fields));
+    }
+
+    metrics& metrics_;
+    core::log_throttle throttle_;
 };
 
-bool same_client(core::launchdarkly_config const& a, core::launchdarkly_config const& b) {
-    return a.base_url == b.base_url && a.ca_file == b.ca_file && a.max_connections == b.max_connections &&
-           a.request_timeout == b.request_timeout && a.proxy == b.proxy;
+core::expected<std::shared_ptr<net::transport>> connect_https(asio::any_io_executor ex,
+                                                              net::client_settings const& settings) {
+    auto client = net::make_client(std::move(ex), settings);
+    if (!client) return core::fail(client.error());
+    return std::shared_ptr<net::transport>(std::move(*client));
 }
 
 } // namespace
 
 struct poller::impl : std::enable_shared_from_this<poller::impl> {
-    impl(asio::any_io_executor ex, metrics& m, commit_fn c, publish_fn p)
-        : ex_(ex), metrics_(m), commit_(std::move(c)), publish_(std::move(p)), wakeup_(ex),
-          gate_(0, {}), rng_(std::random_device{}()) {}
+    impl(asio::any_io_executor ex, metrics& m, commit_fn c, publish_fn p, poller_dependencies d)
+        : ex_(ex), metrics_(m), commit_(std::move(c)), publish_(std::move(p)), io_(std::move(d)), gate_(0, {}),
+          report_(m) {
+        if (!io_.connect) io_.connect = [ex](net::client_settings const& s) { return connect_https(ex, s); };
+        if (!io_.time) io_.time = std::make_shared<wall_clock>();
+        if (!io_.random) io_.random = std::make_shared<core::prng>(std::random_device{}());
+        wakeup_ = io_.time->make_alarm(ex_);
+    }
 
     asio::any_io_executor ex_;
     metrics& metrics_;
     commit_fn commit_;
     publish_fn publish_;
+    poller_dependencies io_;
+    std::unique_ptr<alarm> wakeup_;
     std::function<void()> on_settled_;
     std::function<void(core::sys_ms)> on_pause_;
 
-    poller_settings settings_;
+    poller_settings settings_;                // without the token: tokens_ holds it
     std::string target_prefix_;               // base_url path without trailing '/'
-    std::shared_ptr<net::http_client> client_;
-    asio::system_timer wakeup_;
+    net::client_settings client_settings_;    // what transport_ was built from
+    std::shared_ptr<net::transport> transport_;
     core::rate_limit_gate gate_;
-    core::prng rng_;
+    core::scheduler schedule_;                // indices are slots_ indices
+    token_source tokens_;
+    poll_reporter report_;
 
     std::deque<watch_slot> slots_;            // stable addresses: polls hold references
-    std::priority_queue<due_entry, std::vector<due_entry>, std::greater<>> heap_;
     std::size_t in_flight_ = 0;
     bool stopping_ = false;
-    bool token_rejected_ = false;             // a 401 was seen and not yet followed by success
     bool commit_failing_ = false;
-    core::log_throttle throttle_;
+
+    core::sys_ms now() { return io_.time->now(); }
+    core::random_source& rng() { return *io_.random; }
 
     core::watch_view view(watch_slot const& s) const {
         return {s.config, settings_.polling, settings_.launchdarkly.base_url};
     }
 
-    void wake() { wakeup_.cancel(); }
+    bool settled(watch_slot const& s) const { return s.removed || (!schedule_.due(s.index) && !s.in_flight); }
 
-    void schedule(std::uint32_t index, std::optional<core::sys_ms> due) {
-        auto& s = slots_[index];
-        s.next_poll = due;
-        ++s.generation;
-        if (due) heap_.push({*due, index, s.generation});
-    }
-
-    bool settled(watch_slot const& s) const { return s.removed || (!s.next_poll && !s.in_flight); }
+    // ---- configuration -------------------------------------------------
 
     core::expected<void> configure(poller_settings settings, std::vector<core::watch_config> const& watches,
                                    std::map<std::string, core::watch_state> const& stored) {
-        auto base = core::parse_url(settings.launchdarkly.base_url);
+        auto const& ld = settings.launchdarkly;
+        auto base = core::parse_url(ld.base_url);
         if (!base) return core::fail("launchdarkly.base_url: not a valid http(s) URL");
-        if (!client_ || !same_client(settings_.launchdarkly, settings.launchdarkly)) {
-            auto tls = net::make_client_context(settings.launchdarkly.ca_file);
-            if (!tls) return core::fail(tls.error());
-            net::client_options o;
-            o.origin = *base;
-            o.tls = *tls;
-            o.max_connections = static_cast<std::size_t>(settings.launchdarkly.max_connections);
-            o.timeout = settings.launchdarkly.request_timeout;
-            o.user_agent = std::string("importwatch/") + IMPORTWATCH_VERSION;
-            auto proxy = net::proxy_for(*base, settings.launchdarkly.proxy);
-            if (!proxy) return core::fail("launchdarkly." + proxy.error());
-            o.proxy = *proxy;
+        net::client_settings wanted{.origin = *base,
+                                    .ca_file = ld.ca_file,
+                                    .proxy = ld.proxy,
+                                    .max_connections = static_cast<std::size_t>(ld.max_connections),
+                                    .timeout = ld.request_timeout};
+        if (!transport_ || wanted != client_settings_) {
+            auto transport = io_.connect(wanted);
+            if (!transport) return core::fail("launchdarkly." + transport.error());
             // Polls in flight keep the old pool alive until they finish.
-            client_ = std::make_shared<net::http_client>(ex_, std::move(o));
+            transport_ = std::move(*transport);
+            client_settings_ = std::move(wanted);
         }
         target_prefix_ = base->target;
         while (!target_prefix_.empty() && target_prefix_.back() == '/') target_prefix_.pop_back();
-        gate_.reconfigure(settings.launchdarkly.max_requests_per_second, settings.polling.backoff);
+        gate_.reconfigure(ld.max_requests_per_second, settings.polling.backoff);
+        tokens_.configure(ld, std::move(settings.token));
+        settings.token.clear();
         settings_ = std::move(settings);
 
         std::map<std::string, std::uint32_t> existing;
-        for (std::uint32_t i = 0; i < slots_.size(); ++i)
-            if (!slots_[i].removed) existing.emplace(slots_[i].config.key.path(), i);
+        for (auto const& s : slots_)
+            if (!s.removed) existing.emplace(s.config.key.path(), s.index);
 
-        auto const now = wall_now();
+        auto const at = now();
         std::vector<bool> keep(slots_.size(), false);
         for (auto const& w : watches) {
             auto key = w.key.path();
@@ -118,25 +217,76 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
                 slots_[it->second].config = w;   // a rename keeps state and schedule
                 continue;
             }
-            watch_slot s;
+            auto& s = slots_.emplace_back();
             s.config = w;
+            s.index = schedule_.add();
             if (auto st = stored.find(key); st != stored.end()) s.state = st->second;
-            slots_.push_back(std::move(s));
             keep.push_back(true);
-            auto index = static_cast<std::uint32_t>(slots_.size() - 1);
-            bool done = slots_[index].state.terminal() ||
-                        (settings_.stop_failed_watches && slots_[index].state.failure);
-            schedule(index, done ? std::nullopt : std::optional(now));
+            bool done = s.state.terminal() || (settings_.stop_failed_watches && s.state.failure);
+            schedule_.schedule(s.index, done ? std::nullopt : std::optional(at));
         }
-        for (std::uint32_t i = 0; i < slots_.size(); ++i) {
-            if (!keep[i] && !slots_[i].removed) {
-                slots_[i].removed = true;
-                slots_[i].next_poll.reset();
+        for (auto& s : slots_) {
+            if (!keep[s.index] && !s.removed) {
+                s.removed = true;
+                schedule_.schedule(s.index, std::nullopt);
             }
         }
-        wake();
+        wakeup_->cancel();
         return {};
     }
+
+    // ---- the run loop --------------------------------------------------
+
+    asio::awaitable<void> run() {
+        auto self = shared_from_this();
+        while (!stopping_) {
+            auto const at = now();
+            core::sys_ms wake_at = at + 1h;
+            while (auto next = schedule_.earliest()) {
+                if (next->due > at) {
+                    wake_at = next->due;
+                    break;
+                }
+                if (in_flight_ >= client_settings_.max_connections) break;   // a finishing poll wakes us
+                auto permit = gate_.acquire(at, rng());
+                if (permit > at) {
+                    wake_at = permit;
+                    break;
+                }
+                schedule_.take_earliest();
+                launch(next->watch);
+            }
+            co_await wakeup_->wait_until(wake_at);
+        }
+    }
+
+    void launch(std::uint32_t index) {
+        slots_[index].in_flight = true;
+        ++in_flight_;
+        asio::co_spawn(ex_, poll(index), [self = shared_from_this(), index](std::exception_ptr e) {
+            if (e) self->poll_threw(index, e);
+            self->wakeup_->cancel();
+        });
+    }
+
+    void poll_threw(std::uint32_t index, std::exception_ptr e) {
+        auto& s = slots_[index];
+        try {
+            std::rethrow_exception(e);
+        } catch (std::exception const& ex) {
+            spdlog::error("poll of watch {} failed unexpectedly: {}", s.config.name, ex.what());
+        }
+        if (s.in_flight) {
+            s.in_flight = false;
+            --in_flight_;
+        }
+        // Thrown before or after the reply came back: either way the watch
+        // is not on the schedule any more, and must not drop off it.
+        if (!stopping_ && !s.removed && !s.state.terminal() && !schedule_.due(index))
+            schedule_.schedule(index, core::unexpected_error_retry_time(settings_.polling.backoff, now()));
+    }
+
+    // ---- the poll pipeline: request → decide → commit → publish ----------
 
     std::string target_of(core::watch_key const& k) const {
         std::string t;
@@ -154,76 +304,22 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
         return t;
     }
 
-    asio::awaitable<void> run() {
-        auto self = shared_from_this();
-        while (!stopping_) {
-            auto const now = wall_now();
-            core::sys_ms wake_at = now + 1h;
-            while (!heap_.empty()) {
-                auto top = heap_.top();
-                auto& s = slots_[top.index];
-                if (top.generation != s.generation || s.removed || !s.next_poll || s.in_flight) {
-                    heap_.pop();
-                    continue;
-                }
-                if (top.due > now) {
-                    wake_at = top.due;
-                    break;
-                }
-                if (in_flight_ >= static_cast<std::size_t>(settings_.launchdarkly.max_connections))
-                    break;   // a finishing poll wakes us
-                auto permit = gate_.acquire(now, rng_);
-                if (permit > now) {
-                    wake_at = permit;
-                    break;
-                }
-                heap_.pop();
-                launch(top.index);
-            }
-            wakeup_.expires_at(std::chrono::system_clock::time_point(wake_at));
-            co_await wakeup_.async_wait(asio::as_tuple(asio::use_awaitable));
-        }
-    }
-
-    void launch(std::uint32_t index) {
-        auto& s = slots_[index];
-        s.in_flight = true;
-        s.next_poll.reset();
-        ++in_flight_;
-        asio::co_spawn(ex_, poll(index), [self = shared_from_this(), index](std::exception_ptr e) {
-            if (e) {
-                try {
-                    std::rethrow_exception(e);
-                } catch (std::exception const& ex) {
-                    spdlog::error("poll of watch {} failed unexpectedly: {}", self->slots_[index].config.name,
-                                  ex.what());
-                }
-                auto& s = self->slots_[index];
-                if (s.in_flight) {
-                    s.in_flight = false;
-                    --self->in_flight_;
-                    if (!self->stopping_ && !s.removed)
-                        self->schedule(index, wall_now() + self->settings_.polling.backoff.max);
-                }
-            }
-            self->wake();
-        });
+    net::client_request request_for(watch_slot const& s) const {
+        net::client_request request;
+        request.target = target_of(s.config.key);
+        request.headers = {{"Authorization", tokens_.current()},
+                           {"LD-API-Version", settings_.launchdarkly.api_version},
+                           {"Accept", "application/json"}};
+        return request;
     }
 
     asio::awaitable<void> poll(std::uint32_t index) {
         auto self = shared_from_this();
-        auto client = client_;
-        net::client_request request;
-        std::string const token = settings_.token;   // the token this request carries
-        {
-            auto const& s = slots_[index];
-            request.target = target_of(s.config.key);
-            request.headers = {{"Authorization", token},
-                               {"LD-API-Version", settings_.launchdarkly.api_version},
-                               {"Accept", "application/json"}};
-        }
+        auto transport = transport_;   // a reload may replace the pool while this poll is in flight
+        auto const token_version = tokens_.version();
+        auto request = request_for(slots_[index]);
         auto const started = std::chrono::steady_clock::now();
-        auto outcome = co_await client->send(std::move(request));
+        auto outcome = co_await transport->send(std::move(request));
         auto& s = slots_[index];
         s.in_flight = false;
         --in_flight_;
@@ -231,180 +327,109 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
         metrics_.poll_duration.observe(
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
 
-        auto const now = wall_now();
-        if (outcome) observe_limits(*outcome, now);
+        auto const at = now();
+        if (outcome) observe_limits(*outcome, at);
         if (s.removed) co_return;
-        if (outcome && outcome->status == 401 && token != settings_.token) {
-            // Sent with a token that has been replaced since (re-read after
-            // another 401, or a reload): it says nothing about the new one.
-            // Judging it would fail every watch again after they recovered.
-            schedule(index, now);
+        if (outcome && outcome->status == 401 && !tokens_.is_current(token_version)) {
+            // Sent with a token that has been replaced since (read again
+            // after another 401, or a reload): it says nothing about the new
+            // one. Judging it would fail every watch again after they recovered.
+            schedule_.schedule(index, at);
             co_return;
         }
-        auto decision = core::decide(view(s), s.state, outcome, now, rng_);
+        auto decision = core::decide(view(s), s.state, outcome, at, rng());
         bool const unauthorized = decision.unauthorized;
-        if (decision.result == core::poll_result::ok) token_rejected_ = false;
-        apply(index, std::move(decision), now);
-        if (unauthorized) on_unauthorized(index, now);
+        if (decision.result == core::poll_result::ok) tokens_.accepted();
+        apply_poll(index, std::move(decision), at);
+        if (unauthorized) token_rejected(index, at);
     }
 
-    void observe_limits(core::http_reply const& reply, core::sys_ms now) {
+    void observe_limits(core::http_reply const& reply, core::sys_ms at) {
         auto const before = gate_.paused_until();
-        auto verdict = gate_.observe(reply, now, rng_);
+        auto verdict = gate_.observe(reply, at, rng());
         if (!verdict.paused) return;
-        ++metrics_.rate_limit_pauses;
-        metrics_.rate_limit_paused = gate_.paused_total();
         if (on_pause_ && verdict.until > before) on_pause_(verdict.until);
-        // Polls in flight during a 429 storm extend the same pause: log once per pause.
-        if (before <= now) {
-            log_fields(core::log_level::warn,
-                       fmt::format("rate limited by LaunchDarkly (HTTP {}): holding every request for {} until {}",
-                                   reply.status, core::format_duration(verdict.until - now),
-                                   core::format_rfc3339(verdict.until)),
-                       {{"http_status", reply.status},
-                        {"pause_seconds", std::chrono::duration<double>(verdict.until - now).count()},
-                        {"until", core::format_rfc3339(verdict.until)}});
-        }
+        report_.paused(reply.status, verdict.until, at, gate_.paused_total(), before <= at);
     }
 
-    /// `polled`: the decision judges a poll of this watch (not a 401 of another).
-    void apply(std::uint32_t index, core::poll_decision d, core::sys_ms now, bool polled = true) {
+    /// The watch's own poll was judged: it counts as a poll of it.
+    void apply_poll(std::uint32_t index, core::poll_decision d, core::sys_ms at) {
+        metrics_.count_poll(d.result);
+        slots_[index].last_poll = at;
+        commit_and_publish(index, std::move(d), at);
+    }
+
+    /// The watch is marked failed without a poll of its own (another watch's
+    /// 401 said the token is bad).
+    void apply_unpolled_failure(std::uint32_t index, core::watch_failure const& failure, core::sys_ms at) {
+        auto const& s = slots_[index];
+        commit_and_publish(index, core::fail_watch(view(s), s.state, failure, at, rng()), at);
+    }
+
+    void commit_and_publish(std::uint32_t index, core::poll_decision d, core::sys_ms at) {
         auto& s = slots_[index];
-        if (polled) {
-            metrics_.count_poll(d.result);
-            s.last_poll = now;
-        }
-        std::string const throttle_key = s.config.key.path();
         if (d.persist && commit_) {
             auto committed = commit_(s, d.state, d.events);
             if (!committed) {
                 // Nothing of it is published; the watch keeps its old state.
                 commit_failing_ = true;
                 s.last_error = "state store: " + committed.error();
-                if (auto held = throttle_.admit(throttle_key + "\x1fstore", now))
-                    log_fields(core::log_level::error,
-                               fmt::format("state store: cannot commit watch {}: {}{}", s.config.name,
-                                           committed.error(), *held ? fmt::format(" (repeated {} times)", *held) : ""),
-                               {{"watch", s.config.name}, {"error", committed.error()}, {"repeated", *held}});
-                schedule(index, now + core::full_jitter(settings_.polling.backoff, 0, rng_) + 1s);
+                report_.commit_failed(s, committed.error(), at);
+                schedule_.schedule(index, core::commit_retry_time(settings_.polling.backoff, at, rng()));
                 return;
             }
             commit_failing_ = false;
         }
         s.state = std::move(d.state);
         if (d.result == core::poll_result::ok) {
-            metrics_.last_successful_poll = now;
+            metrics_.last_successful_poll = at;
             s.last_error.reset();
-            throttle_.clear(throttle_key);
+            report_.poll_succeeded(s);
         }
         for (auto const& e : d.events)
             if (e.type == core::status_changed_type && s.state.status)
                 ++metrics_.transitions[static_cast<std::size_t>(core::classify_status(*s.state.status))];
-        if (d.limits.any()) report_limits(s, d.limits, now);
+        if (d.limits.any()) report_.limits(s, d.limits, at);
         if (!d.events.empty() && publish_) publish_(s, d.events);
-        if (d.warning)
-            log_fields(core::log_level::warn, fmt::format("watch {}: {}", s.config.name, *d.warning),
-                       {{"watch", s.config.name}, {"subject", throttle_key}});
+        if (d.warning) report_.warning(s, *d.warning);
         if (d.error) {
             s.last_error = d.error;
             // A 429 is logged by the gate once per pause, a 401 by
-            // on_unauthorized once until a token works: not once per poll.
-            if (d.result != core::poll_result::rate_limited && !d.unauthorized) {
-                if (auto held = throttle_.admit(throttle_key, now))
-                    log_fields(core::log_level::warn,
-                               fmt::format("watch {}: {}{}", s.config.name, *d.error,
-                                           *held ? fmt::format(" (repeated {} times in the last minute)", *held) : ""),
-                               {{"watch", s.config.name},
-                                {"subject", throttle_key},
-                                {"result", core::to_string(d.result)},
-                                {"error", *d.error},
-                                {"repeated", *held}});
-            }
+            // token_rejected once until a token works: not once per poll.
+            if (d.result != core::poll_result::rate_limited && !d.unauthorized)
+                report_.poll_failed(s, d.result, *d.error, at);
         }
         bool done = !d.next_poll || (settings_.stop_failed_watches && s.state.failure);
-        schedule(index, done ? std::nullopt : d.next_poll);
+        schedule_.schedule(index, done ? std::nullopt : d.next_poll);
         if (done && on_settled_) on_settled_();
     }
 
-    /// Counts the bounds a decision ran into and says so (at most once a
-    /// minute per watch and bound). A too-long status is logged as the
-    /// invalid response it is.
-    void report_limits(watch_slot const& s, core::limits_hit const& hit, core::sys_ms now) {
-        if (hit.status_too_long) metrics_.count_limit("status_bytes");   // logged as an invalid response
-        if (hit.text_cut)
-            report_limit(s, "peer_text_bytes", now,
-                         fmt::format("LaunchDarkly sent a file name or error message longer than {} bytes; events "
-                                     "and logs carry it cut",
-                                     core::max_peer_text));
-        if (hit.file_events_omitted > 0)
-            report_limit(s, "file_events_per_poll", now,
-                         fmt::format("{} more file changes in one poll than the {} sent as events; they are summed "
-                                     "up in one event (files_omitted)",
-                                     hit.file_events_omitted, core::max_file_events_per_poll),
-                         {{"files_omitted", hit.file_events_omitted}});
-        if (hit.import_bytes > 0)
-            report_limit(s, "event_import_bytes", now,
-                         fmt::format("the Import object is {} bytes; events carry it shortened to {} bytes (see "
-                                     "_importwatch in it)",
-                                     hit.import_bytes, core::max_event_import_bytes),
-                         {{"import_bytes", hit.import_bytes}});
-    }
-
-    /// A bound that bit: counted every time, logged at most once a minute per
-    /// watch and bound, with the count of the repeats.
-    void report_limit(watch_slot const& s, std::string_view limit, core::sys_ms now, std::string const& message,
-                      boost::json::object fields = {}) {
-        metrics_.count_limit(limit);
-        auto const held = throttle_.admit(s.config.key.path() + "\x1flimit\x1f" + std::string(limit), now);
-        if (!held) return;
-        fields["watch"] = s.config.name;
-        fields["limit"] = limit;
-        fields["repeated"] = *held;
-        log_fields(core::log_level::warn,
-                   fmt::format("watch {}: {}{}", s.config.name, message,
-                               *held ? fmt::format(" (repeated {} times)", *held) : ""),
-                   std::move(fields));
-    }
-
-    void on_unauthorized(std::uint32_t origin, core::sys_ms now) {
-        // A rotated token in token_file recovers without a restart.
-        if (auto token = read_api_token(settings_.launchdarkly)) {
-            if (*token != settings_.token) {
-                settings_.token = *token;
-                spdlog::info("re-read the API token after HTTP 401");
-            }
-        }
-        if (token_rejected_) return;   // the other watches were failed already
-        token_rejected_ = true;
+    /// A 401 for the current token: it is read again, and the first time
+    /// since it last worked every other watch is marked failed at once.
+    void token_rejected(std::uint32_t origin, core::sys_ms at) {
+        if (!tokens_.reject()) return;   // the other watches were failed already
         std::size_t failed = 0;
-        core::watch_failure failure{"unauthorized", 401, "Invalid access token"};
-        for (std::uint32_t i = 0; i < slots_.size(); ++i) {
-            auto& s = slots_[i];
-            if (i == origin || s.removed || s.in_flight || s.state.terminal()) continue;
-            if (!s.next_poll) continue;
-            apply(i, core::fail_watch(view(s), s.state, failure, now, rng_), now, /*polled=*/false);
+        core::watch_failure const failure{"unauthorized", 401, "Invalid access token"};
+        for (auto const& s : slots_) {
+            if (s.index == origin || s.removed || s.in_flight || s.state.terminal()) continue;
+            if (!schedule_.due(s.index)) continue;
+            apply_unpolled_failure(s.index, failure, at);
             ++failed;
         }
         // wait stops at a failed watch; run goes on polling so that a fixed token recovers.
-        log_fields(core::log_level::error,
-                   settings_.stop_failed_watches
-                       ? std::string("LaunchDarkly rejected the API token (HTTP 401): every watch is marked failed "
-                                     "and polling stops")
-                       : fmt::format("LaunchDarkly rejected the API token (HTTP 401): every watch is marked failed; "
-                                     "polling every {} until a token works",
-                                     core::format_duration(settings_.polling.backoff.max)),
-                   {{"http_status", 401}, {"failed_watches", failed + 1}});
+        report_.token_rejected(failed + 1, settings_.stop_failed_watches, settings_.polling.backoff.max);
     }
 
     void stop() {
         stopping_ = true;
-        wake();
-        if (client_) client_->shutdown();
+        wakeup_->cancel();
+        if (transport_) transport_->shutdown();
     }
 };
 
-poller::poller(asio::any_io_executor ex, metrics& counters, commit_fn commit, publish_fn publish)
-    : impl_(std::make_shared<impl>(ex, counters, std::move(commit), std::move(publish))) {}
+poller::poller(asio::any_io_executor ex, metrics& counters, commit_fn commit, publish_fn publish,
+               poller_dependencies dependencies)
+    : impl_(std::make_shared<impl>(ex, counters, std::move(commit), std::move(publish), std::move(dependencies))) {}
 
 poller::~poller() { impl_->stop(); }
 
@@ -417,6 +442,10 @@ asio::awaitable<void> poller::run() { return impl_->run(); }
 void poller::stop() { impl_->stop(); }
 std::deque<watch_slot> const& poller::watches() const { return impl_->slots_; }
 
+std::optional<core::sys_ms> poller::next_poll(watch_slot const& watch) const {
+    return impl_->schedule_.due(watch.index);
+}
+
 bool poller::settled() const {
     for (auto const& s : impl_->slots_)
         if (!impl_->settled(s)) return false;
@@ -425,14 +454,10 @@ bool poller::settled() const {
 
 void poller::on_settled(std::function<void()> f) { impl_->on_settled_ = std::move(f); }
 
-std::chrono::milliseconds poller::scheduler_lag(core::sys_ms now) const {
-    std::chrono::milliseconds lag{0};
-    for (auto const& s : impl_->slots_)
-        if (!s.removed && !s.in_flight && s.next_poll && *s.next_poll < now) lag = std::max(lag, now - *s.next_poll);
-    return lag;
-}
+std::chrono::milliseconds poller::scheduler_lag(core::sys_ms now) const { return impl_->schedule_.lag(now); }
 
 bool poller::commit_failing() const { return impl_->commit_failing_; }
+bool poller::token_rejected() const { return impl_->tokens_.rejected(); }
 
 std::optional<core::sys_ms> poller::paused_until(core::sys_ms now) const {
     auto const until = impl_->gate_.paused_until();

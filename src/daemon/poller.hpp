@@ -1,10 +1,17 @@
 #pragma once
-// One poll, end to end: the schedule (a min-heap of due times)
-// hands due watches to at most max_connections polls in flight; each asks the
-// process-wide rate gate for a permit, sends the GET through the keep-alive
-// pool, lets core::decide judge the reply, has the outcome committed, then
-// publishes the events and puts the watch back on the heap. No timer or
-// coroutine per watch.
+// The poller: every watch's polls, in named parts.
+//  - the schedule (core::scheduler): when each watch is due, one min-heap
+//    for all of them, no timer or coroutine per watch;
+//  - the run loop: hands due watches to at most max_connections polls in
+//    flight, each after a permit from the process-wide rate gate
+//    (core::rate_limit_gate), and sleeps until the next due time or permit;
+//  - the poll pipeline, one run per due watch: request → decide (core::decide)
+//    → commit (commit_fn) → publish (publish_fn) → schedule again;
+//  - the token source: the API token, read again after a 401;
+//  - what it reports: throttled log lines and metrics.
+// What it talks to is injected (poller_dependencies): the transport to
+// LaunchDarkly, the clock (its `now` and its wake-ups) and the random source,
+// so tests drive it in-process on virtual time.
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -22,7 +29,7 @@
 #include "daemon/clock.hpp"
 #include "daemon/metrics.hpp"
 #include "net/asio.hpp"
-#include "net/tls.hpp"
+#include "net/http_client.hpp"
 
 namespace importwatch::daemon {
 
@@ -31,9 +38,8 @@ struct watch_slot {
     core::watch_config config;
     core::watch_state state;
     std::optional<core::sys_ms> last_poll;
-    std::optional<core::sys_ms> next_poll;     // nullopt: terminal (or stopped)
     std::optional<std::string> last_error;
-    std::uint32_t generation = 0;              // bumps when rescheduled out of turn
+    std::uint32_t index = 0;                   // in the poller's schedule
     bool in_flight = false;
     bool removed = false;                      // dropped by a reload
 };
@@ -44,6 +50,16 @@ struct poller_settings {
     std::string token;
     /// `wait`: a failed watch is settled and not polled again.
     bool stop_failed_watches = false;
+};
+
+/// What the poller talks to. Whatever is left empty is the real thing: an
+/// HTTPS pool (net::make_client), the wall clock, a seeded PRNG.
+struct poller_dependencies {
+    /// Builds the connection pool to LaunchDarkly; called again when a reload
+    /// changes the client settings (compared whole, with ==).
+    std::function<core::expected<std::shared_ptr<net::transport>>(net::client_settings const&)> connect;
+    std::shared_ptr<clock> time;
+    std::shared_ptr<core::random_source> random;
 };
 
 class poller {
@@ -57,7 +73,8 @@ public:
     /// Called after a commit, in order, for the events of one decision.
     using publish_fn = std::function<void(watch_slot const& slot, std::vector<core::event> const& events)>;
 
-    poller(asio::any_io_executor ex, metrics& counters, commit_fn commit, publish_fn publish);
+    poller(asio::any_io_executor ex, metrics& counters, commit_fn commit, publish_fn publish,
+           poller_dependencies dependencies = {});
     ~poller();
     poller(poller const&) = delete;
     poller& operator=(poller const&) = delete;
@@ -75,6 +92,9 @@ public:
 
     /// Every watch, in configuration order (removed ones flagged).
     std::deque<watch_slot> const& watches() const;
+    /// When the watch is polled next; nullopt while it is polled, and when
+    /// it is terminal or removed.
+    std::optional<core::sys_ms> next_poll(watch_slot const& watch) const;
     /// True when every watch is terminal (or failed, with stop_failed_watches).
     bool settled() const;
     /// Called whenever a watch settles (wait uses it to exit).
@@ -83,6 +103,8 @@ public:
     std::chrono::milliseconds scheduler_lag(core::sys_ms now) const;
     /// When the state store cannot commit, the daemon is not ready.
     bool commit_failing() const;
+    /// LaunchDarkly answered 401 and no poll has succeeded since.
+    bool token_rejected() const;
     /// The end of the process-wide rate-limit pause (429 or remaining=0
     /// hold); nullopt when no pause holds requests at `now`.
     std::optional<core::sys_ms> paused_until(core::sys_ms now) const;

@@ -495,6 +495,21 @@ void http_client::shutdown() { impl_->shutdown(); }
 
 std::size_t http_client::connections_opened() const { return impl_->opened_; }
 
+core::expected<std::shared_ptr<http_client>> make_client(asio::any_io_executor ex, client_settings const& settings) {
+    client_options o;
+    o.origin = settings.origin;
+    auto tls = make_client_context(settings.ca_file);
+    if (!tls) return core::fail(tls.error());
+    o.tls = *tls;
+    auto proxy = proxy_for(settings.origin, settings.proxy);
+    if (!proxy) return core::fail(proxy.error());
+    o.proxy = *proxy;
+    o.max_connections = settings.max_connections;
+    o.timeout = settings.timeout;
+    o.user_agent = settings.user_agent;
+    return std::make_shared<http_client>(std::move(ex), std::move(o));
+}
+
 core::http_outcome parse_response(std::string_view bytes, std::size_t max_body, std::size_t read_size) {
     memory_stream stream(bytes, read_size);
     beast::flat_buffer buffer;

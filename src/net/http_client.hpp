@@ -47,19 +47,30 @@ struct client_request {
     std::string body;
 };
 
-class http_client {
+/// Sends one request and gets what came back: all the poller needs of HTTP
+/// (its in-process tests give it a fake).
+class transport {
+public:
+    virtual ~transport() = default;
+    /// Never throws for network trouble (request_failure).
+    virtual asio::awaitable<core::http_outcome> send(client_request request) = 0;
+    /// Makes waiting and in-flight sends finish as network failures.
+    virtual void shutdown() = 0;
+};
+
+class http_client final : public transport {
 public:
     http_client(asio::any_io_executor ex, client_options options);
-    ~http_client();
+    ~http_client() override;
     http_client(http_client const&) = delete;
     http_client& operator=(http_client const&) = delete;
 
     /// Sends one request; never throws for network trouble (request_failure).
-    asio::awaitable<core::http_outcome> send(client_request request);
+    asio::awaitable<core::http_outcome> send(client_request request) override;
 
     /// Closes idle connections and makes waiting and in-flight sends finish
     /// with operation_aborted as a network failure.
-    void shutdown();
+    void shutdown() override;
 
     /// Connections opened so far (for tests: reuse means this stays small).
     std::size_t connections_opened() const;
@@ -68,6 +79,24 @@ private:
     struct impl;
     std::shared_ptr<impl> impl_;
 };
+
+/// A client as the configuration describes it: what a reload compares to
+/// decide whether a pool must be rebuilt (every field counts, by the defaulted
+/// ==, so a new field cannot be forgotten).
+struct client_settings {
+    core::url origin;                                // scheme, host, port (target ignored)
+    std::optional<std::string> ca_file;              // nullopt: the system trust store
+    std::optional<std::string> proxy;                // nullopt: HTTPS_PROXY / NO_PROXY
+    std::size_t max_connections = 2;
+    std::chrono::milliseconds timeout{10'000};
+    std::string user_agent = "importwatch/" IMPORTWATCH_VERSION;
+    bool operator==(client_settings const&) const = default;
+};
+
+/// Builds the client `settings` describe: the TLS trust for https origins,
+/// the proxy (proxy_for). Errors name the setting: "ca_file …: no such file",
+/// "proxy is not an absolute http URL".
+core::expected<std::shared_ptr<http_client>> make_client(asio::any_io_executor ex, client_settings const& settings);
 
 /// What send() makes of the bytes of one response, without a socket (for the
 /// fuzzers): the same parser limits (headers 64 KiB, body `max_body`), the same
