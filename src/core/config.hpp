@@ -116,6 +116,13 @@ struct admin_config {
     bool enable_reload = false;
 };
 
+/// `reload`: how a running daemon learns that its files changed.
+struct reload_config {
+    /// Reload when the config file or a file `watch_files` can match changes
+    /// (besides SIGHUP and POST /-/reload, which always work).
+    bool automatic = true;
+};
+
 struct config {
     std::string file;                          // path the config was read from
     launchdarkly_config launchdarkly;
@@ -126,6 +133,7 @@ struct config {
     std::vector<std::string> watch_files;      // globs, as written
     state_config state;
     admin_config admin;
+    reload_config reload;
     milliseconds shutdown_grace = 5s;
 };
 

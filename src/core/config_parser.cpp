@@ -634,7 +634,7 @@ config parse_config_or_throw(std::string_view yaml_text, std::string const& file
 
     for (auto const& e : p.mapping(root, "",
                                    {"launchdarkly", "polling", "watches", "events", "watch_files",
-                                    "state", "admin", "shutdown_grace"})) {
+                                    "state", "admin", "reload", "shutdown_grace"})) {
         if (e.key == "launchdarkly") {
             parse_launchdarkly(p, e.value, cfg.launchdarkly);
         } else if (e.key == "polling") {
@@ -689,6 +689,9 @@ config parse_config_or_throw(std::string_view yaml_text, std::string const& file
                     cfg.admin.enable_reload = p.boolean(a.value, kp);
                 }
             }
+        } else if (e.key == "reload") {
+            for (auto const& r : p.mapping(e.value, "reload", {"auto"}))
+                cfg.reload.automatic = p.boolean(r.value, join("reload", r.key));
         } else if (e.key == "shutdown_grace") {
             cfg.shutdown_grace = p.duration(e.value, "shutdown_grace");
         }

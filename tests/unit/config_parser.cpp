@@ -65,7 +65,11 @@ BOOST_AUTO_TEST_CASE(bad_configs_give_exact_messages) {
          "c.yaml:1:1: watch: unknown key (did you mean \"watches\"?)"},
         {"unknown key without hint", "polling: {}\nbogus_setting: 1\n",
          "c.yaml:2:1: bogus_setting: unknown key (expected one of: launchdarkly, polling, watches, events, "
-         "watch_files, state, admin, shutdown_grace)"},
+         "watch_files, state, admin, reload, shutdown_grace)"},
+        {"unknown reload key with hint", "reload:\n  atuo: false\n",
+         "c.yaml:2:3: reload.atuo: unknown key (did you mean \"auto\"?)"},
+        {"reload.auto not a boolean", "reload: { auto: sometimes }\n",
+         "c.yaml:1:17: reload.auto: expected true or false"},
         {"unknown webhook key", "events:\n  webhooks:\n    - name: ops\n      url: https://h.example/\n      secret: x\n",
          "c.yaml:5:7: events.webhooks[0].secret: unknown key (expected one of: name, url, secret_file, secret_env, "
          "types, watches, headers, timeout, ca_file, max_age, proxy)"},
@@ -321,6 +325,7 @@ BOOST_AUTO_TEST_CASE(defaults_when_only_watches_are_given) {
     BOOST_TEST(cfg.state.dead_letter_retention.count() == 30LL * 86'400'000);
     BOOST_TEST(cfg.admin.listen == "127.0.0.1:9464");
     BOOST_TEST(cfg.admin.enable_reload == false);
+    BOOST_TEST(cfg.reload.automatic == true);
     BOOST_TEST(cfg.shutdown_grace.count() == 5'000);
     BOOST_TEST(config_warnings(cfg).empty());
 }
@@ -401,6 +406,7 @@ BOOST_AUTO_TEST_CASE(every_key_is_read) {
         "watch_files: [a/*.yaml, /b.yaml]\n"
         "state: {dir: /s, dead_letter_retention: 1d}\n"
         "admin: {listen: \"\", enable_reload: true}\n"
+        "reload: {auto: false}\n"
         "shutdown_grace: 500ms\n");
     BOOST_TEST(cfg.launchdarkly.base_url == "https://app.eu.launchdarkly.com");
     BOOST_TEST(*cfg.launchdarkly.token_file == "/run/t");
@@ -424,6 +430,7 @@ BOOST_AUTO_TEST_CASE(every_key_is_read) {
     BOOST_TEST(cfg.state.dead_letter_retention.count() == 86'400'000);
     BOOST_TEST(cfg.admin.listen == "");
     BOOST_TEST(cfg.admin.enable_reload == true);
+    BOOST_TEST(cfg.reload.automatic == false);
     BOOST_TEST(cfg.shutdown_grace.count() == 500);
 }
 
