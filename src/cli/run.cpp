@@ -85,12 +85,12 @@ public:
             return exit_failure;
         }
         warn_about(*cfg);
-        reloads_ = std::make_unique<daemon::reload_coalescer>(ioc_.get_executor(), engine_->counters(),
-                                                      [this] { return reload(); });
+        reloads_ = std::make_unique<daemon::reload_coalescer>(
+            ioc_.get_executor(), engine_->counters(), [this](std::string const& triggers) { return reload(triggers); });
         engine_->poller().on_pause([this](core::sys_ms until) { show_pause(until); });
         if (!cfg->admin.listen.empty()) {
             admin_ = std::make_unique<daemon::admin_server>(ioc_.get_executor(), *engine_,
-                                                    [this] { return reloads_->request_and_wait(); });
+                                                    [this] { return reloads_->request_and_wait("POST /-/reload"); });
             if (auto bound = admin_->start(cfg->admin.listen, cfg->admin.enable_reload); !bound) {
                 spdlog::error("admin server: {}", bound.error());
                 return exit_failure;
@@ -130,7 +130,7 @@ private:
         for (auto const& w : core::config_warnings(cfg)) spdlog::warn("{}", w);
     }
 
-    core::expected<void> reload() {
+    core::expected<void> reload(std::string const& triggers) {
         auto const t = std::chrono::duration_cast<std::chrono::microseconds>(
             std::chrono::steady_clock::now().time_since_epoch());
         daemon::notify_systemd(fmt::format("RELOADING=1\nMONOTONIC_USEC={}", t.count()));
@@ -138,11 +138,14 @@ private:
         return_freed_memory();
         engine_->counters().config_last_reload_successful = result.has_value();
         if (result)
-            daemon::log_fields(core::log_level::info, "configuration reloaded from " + options_.config_path,
-                       {{"config", options_.config_path}, {"watches", engine_->watch_count()}});
+            daemon::log_fields(core::log_level::info,
+                       "configuration reloaded from " + options_.config_path + " (trigger: " + triggers + ")",
+                       {{"config", options_.config_path}, {"watches", engine_->watch_count()}, {"trigger", triggers}});
         else
-            daemon::log_fields(core::log_level::error, "reload rejected, keeping the running configuration: " + result.error(),
-                       {{"config", options_.config_path}, {"error", result.error()}});
+            daemon::log_fields(core::log_level::error,
+                       "reload rejected, keeping the running configuration: " + result.error() + " (trigger: " +
+                           triggers + ")",
+                       {{"config", options_.config_path}, {"error", result.error()}, {"trigger", triggers}});
         daemon::notify_systemd("READY=1\n" + status_line(*engine_));
         return result;
     }
@@ -169,7 +172,7 @@ private:
             auto [ec, sig] = co_await hangups_.async_wait(asio::as_tuple(asio::use_awaitable));
             if (ec) co_return;
             (void)sig;
-            reloads_->request();
+            reloads_->request("SIGHUP");
         }
     }
 

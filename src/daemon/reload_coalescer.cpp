@@ -1,5 +1,9 @@
 #include "daemon/reload_coalescer.hpp"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -13,6 +17,8 @@ namespace importwatch::daemon {
 namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 using steady = std::chrono::steady_clock;
+/// Distinct triggers kept for one reload's log line; more are counted, not named.
+constexpr std::size_t max_named_triggers = 4;
 } // namespace
 
 struct reload_coalescer::impl : std::enable_shared_from_this<reload_coalescer::impl> {
@@ -30,14 +36,20 @@ struct reload_coalescer::impl : std::enable_shared_from_this<reload_coalescer::i
     bool idle_ = true;                 // the worker waits for a request (not for the spacing)
     bool stopped_ = false;
     std::uint64_t requests_ = 0;       // requests since the last reload started
+    std::vector<std::string> triggers_;   // their distinct triggers (at most max_named_triggers)
+    bool more_triggers_ = false;          // ... and others were left out
     std::uint64_t started_ = 0;        // reloads started
     std::uint64_t finished_ = 0;       // reloads finished
     core::expected<void> last_{};
     std::optional<steady::time_point> last_end_;
 
-    void request() {
+    void request(std::string trigger) {
         if (stopped_) return;
         if (requests_++ > 0) ++counters_.reload_requests_coalesced;
+        if (std::find(triggers_.begin(), triggers_.end(), trigger) == triggers_.end()) {
+            if (triggers_.size() < max_named_triggers) triggers_.push_back(std::move(trigger));
+            else more_triggers_ = true;
+        }
         // During the spacing the worker wakes by itself: a storm costs no
         // timer churn.
         if (idle_) wake_.cancel();
@@ -59,9 +71,14 @@ struct reload_coalescer::impl : std::enable_shared_from_this<reload_coalescer::i
             }
             auto const folded = self->requests_;
             self->requests_ = 0;
+            std::string triggers;
+            for (auto const& t : self->triggers_) triggers += (triggers.empty() ? "" : ", ") + t;
+            if (self->more_triggers_) triggers += ", …";
+            self->triggers_.clear();
+            self->more_triggers_ = false;
             ++self->started_;
             if (folded > 1) spdlog::info("{} reload requests coalesced into one reload", folded);
-            self->last_ = self->reload_();
+            self->last_ = self->reload_(triggers);
             self->last_end_ = steady::now();
             ++self->finished_;
             self->done_.cancel();
@@ -83,13 +100,13 @@ reload_coalescer::reload_coalescer(asio::any_io_executor ex, metrics& counters, 
 
 reload_coalescer::~reload_coalescer() { impl_->stop(); }
 
-void reload_coalescer::request() { impl_->request(); }
+void reload_coalescer::request(std::string trigger) { impl_->request(std::move(trigger)); }
 
-asio::awaitable<core::expected<void>> reload_coalescer::request_and_wait() {
+asio::awaitable<core::expected<void>> reload_coalescer::request_and_wait(std::string trigger) {
     auto self = impl_;
     // The next reload to start covers this request.
     auto const ticket = self->started_ + 1;
-    self->request();
+    self->request(std::move(trigger));
     // done_ never expires (resetting its expiry would cancel the other
     // waiters): each finished reload cancels the waits.
     while (!self->stopped_ && self->finished_ < ticket) co_await self->done_.async_wait(use_tuple);
