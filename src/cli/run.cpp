@@ -18,6 +18,7 @@
 #include "daemon/admin_server.hpp"
 #include "cli/commands.hpp"
 #include "daemon/config_loader.hpp"
+#include "daemon/config_watcher.hpp"
 #include "daemon/engine.hpp"
 #include "daemon/log_sink.hpp"
 #include "daemon/open_file_limit.hpp"
@@ -108,6 +109,7 @@ public:
                    fmt::format("importwatch {} started: {} watches, {} webhooks, state in {}", IMPORTWATCH_VERSION,
                                cfg->watches.size(), cfg->webhooks.size(), engine_->state().path()),
                    std::move(fields));
+        follow_files(*cfg);
         daemon::notify_systemd("READY=1\n" + status_line(*engine_));
         asio::co_spawn(ioc_, handle_signals(), daemon::log_on_failure("signal handling"));
         asio::co_spawn(ioc_, handle_hangups(), daemon::log_on_failure("reload handling"));
@@ -128,6 +130,35 @@ private:
             if (!s.removed && s.state.terminal()) finished.insert(s.config.key.path());
         std::erase_if(cfg.watches, [&](auto const& w) { return finished.contains(w.key.path()); });
         for (auto const& w : core::config_warnings(cfg)) spdlog::warn("{}", w);
+    }
+
+    /// With reload.auto, a change to the config file or to what watch_files
+    /// can match asks for a reload as SIGHUP does. Without inotify (or with
+    /// its limits reached) only SIGHUP and POST /-/reload are left: said once.
+    void follow_files(core::config const& cfg) {
+        if (!cfg.reload.automatic) {
+            if (watcher_) spdlog::info("automatic reload off (reload.auto: false)");
+            watcher_.reset();
+            return;
+        }
+        if (!watcher_) {
+            auto opened = daemon::config_watcher::open(ioc_.get_executor(), engine_->counters(),
+                                                       [this](std::string const& trigger) { reloads_->request(trigger); });
+            if (!opened) {
+                if (watcher_error_ != opened.error())
+                    spdlog::warn("automatic reload unavailable ({}): SIGHUP and POST /-/reload still reload",
+                                 opened.error());
+                watcher_error_ = opened.error();
+                return;
+            }
+            watcher_error_.clear();
+            watcher_ = std::move(*opened);
+            watcher_->watch(options_.config_path, cfg.watch_files);
+            spdlog::info("automatic reload on: watching {} director{} for changes to the config files",
+                         watcher_->directories().size(), watcher_->directories().size() == 1 ? "y" : "ies");
+            return;
+        }
+        watcher_->watch(options_.config_path, cfg.watch_files);
     }
 
     core::expected<void> reload(std::string const& triggers) {
@@ -164,6 +195,7 @@ private:
         apply_logging(*cfg);
         if (admin_) admin_->set_reload_enabled(cfg->admin.enable_reload);
         warn_about(*cfg);
+        follow_files(*cfg);   // new globs, new directories
         return {};
     }
 
@@ -194,6 +226,7 @@ private:
         if (admin_) admin_->set_ready(false);
         hangups_.cancel();
         reloads_->stop();
+        watcher_.reset();
         watchdog_.cancel();
         pause_end_.cancel();
         co_await engine_->shutdown(engine_->current_config().shutdown_grace);
@@ -221,6 +254,8 @@ private:
     asio::system_timer pause_end_;
     std::unique_ptr<daemon::engine> engine_;
     std::unique_ptr<daemon::reload_coalescer> reloads_;
+    std::unique_ptr<daemon::config_watcher> watcher_;   // reload.auto
+    std::string watcher_error_;                         // why there is none, as last logged
     std::unique_ptr<daemon::admin_server> admin_;
 };
 

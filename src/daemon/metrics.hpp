@@ -38,6 +38,8 @@ inline constexpr char const* limit_names[] = {
     "outbox_pending",          // a webhook's pending deliveries: the oldest become dead letters
     "outbox_dead_letters",     // a webhook's dead letters: the oldest are deleted
     "state_database_bytes",    // the state database is full: commits fail until space is freed
+    "watched_directories",     // reload.auto: directories past max_watched_directories are not watched
+    "inotify_queue",           // reload.auto: the kernel's event queue overflowed (one reload covers it)
 };
 
 struct metrics {
