@@ -87,13 +87,23 @@ core::expected<std::shared_ptr<endpoint>> make_endpoint(asio::any_io_executor ex
     return ep;
 }
 
-// An attempt's result that could not be written to the store yet.
-struct unrecorded_result {
-    std::string webhook;
-    int attempts = 0;
-    core::delivery_verdict verdict;
-    sys_ms at{};
-};
+store::state_store::outcome outcome_of(std::int64_t id, int attempts, core::delivery_verdict const& v, sys_ms at) {
+    using kind = store::state_store::outcome::kind;
+    store::state_store::outcome o;
+    o.id = id;
+    o.attempts = attempts;
+    o.error = v.error;
+    o.at = at;
+    switch (v.kind) {
+    case core::delivery_verdict::delivered: o.what = kind::delivered; break;
+    case core::delivery_verdict::retry:
+        o.what = kind::retry;
+        o.next_attempt = v.next_attempt;
+        break;
+    case core::delivery_verdict::dead: o.what = kind::dead; break;
+    }
+    return o;
+}
 
 } // namespace
 
@@ -111,7 +121,10 @@ struct webhook_dispatcher::impl : std::enable_shared_from_this<impl> {
     std::map<std::string, std::size_t> in_flight_by_webhook;
     std::set<std::int64_t> in_flight_ids;
     std::size_t in_flight_total = 0;
-    std::map<std::int64_t, unrecorded_result> unrecorded;          // by outbox row id
+    // Outcomes the store refused, by outbox row id, retried together; their
+    // rows stay out of the running until recorded, so nothing is attempted
+    // twice for one outcome.
+    std::map<std::int64_t, store::state_store::outcome> unrecorded;
 
     asio::steady_timer wake;          // run() sleeps on it
     asio::steady_timer stop_timer;    // stop() waits on it for in-flight attempts
@@ -152,26 +165,16 @@ struct webhook_dispatcher::impl : std::enable_shared_from_this<impl> {
         else if (*n > 0) spdlog::info("deleted {} dead letters older than the retention", *n);
     }
 
-    core::expected<void> apply(std::int64_t id, int attempts, core::delivery_verdict const& v, sys_ms at) {
-        switch (v.kind) {
-        case core::delivery_verdict::delivered: return store.mark_delivered(id);
-        case core::delivery_verdict::retry: return store.reschedule(id, attempts, v.next_attempt, v.error);
-        case core::delivery_verdict::dead: return store.mark_dead(id, attempts, v.error, at);
-        }
-        return {};
-    }
-
-    // Results the store refused earlier; their rows stay out of the running
-    // until recorded, so nothing is attempted twice for one outcome.
     void flush_unrecorded() {
-        for (auto it = unrecorded.begin(); it != unrecorded.end();) {
-            auto const& u = it->second;
-            if (auto r = apply(it->first, u.attempts, u.verdict, u.at); !r) {
-                store_error("recording a delivery outcome", r.error());
-                return;
-            }
-            it = unrecorded.erase(it);
+        if (unrecorded.empty()) return;
+        std::vector<store::state_store::outcome> outcomes;
+        outcomes.reserve(unrecorded.size());
+        for (auto const& [id, o] : unrecorded) outcomes.push_back(o);
+        if (auto r = store.record(outcomes); !r) {
+            store_error("recording delivery outcomes", r.error());
+            return;
         }
+        unrecorded.clear();
     }
 
     /// The structured fields of a delivery's log lines (json log format).
@@ -221,9 +224,10 @@ struct webhook_dispatcher::impl : std::enable_shared_from_this<impl> {
                        delivery_fields(d, ep, attempts, verdict.error));
             break;
         }
-        if (auto r = apply(d.id, attempts, verdict, now); !r) {
+        auto o = outcome_of(d.id, attempts, verdict, now);
+        if (auto r = store.record({o}); !r) {
             store_error("recording a delivery outcome", r.error());
-            unrecorded[d.id] = unrecorded_result{d.webhook, attempts, std::move(verdict), now};
+            unrecorded[d.id] = std::move(o);
         }
     }
 

@@ -193,7 +193,7 @@ struct state_store::impl {
     connection conn;
     sqlite3*& db = conn.db;
 
-    statement begin_immediate, commit_tx, rollback_tx;
+    statement begin_immediate, commit_tx, rollback_tx, sync_normal, sync_full;
     statement upsert_watch, insert_outbox, select_watches;
     statement select_heads;
     statement update_delivered, update_reschedule, update_dead;
@@ -447,6 +447,8 @@ core::expected<void> state_store::impl::prepare_all() {
         {begin_immediate, "BEGIN IMMEDIATE"},
         {commit_tx, "COMMIT"},
         {rollback_tx, "ROLLBACK"},
+        {sync_normal, "PRAGMA synchronous=NORMAL"},
+        {sync_full, "PRAGMA synchronous=FULL"},
         {upsert_watch,
          "INSERT INTO watches (key, name, status, import_json, status_since_ms, sequence, failure_reason, "
          "failure_http_status, failure_message, stall_reported) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
@@ -718,52 +720,101 @@ core::expected<std::vector<delivery>> state_store::delivery_heads() {
     return out;
 }
 
-core::expected<void> state_store::mark_delivered(std::int64_t id) {
+core::expected<void> state_store::record(std::vector<outcome> const& outcomes) {
     auto& p = *impl_;
-    auto& s = p.update_delivered;
-    s.bind(1, id);
-    auto r = p.run_returning(s, [&](std::string const& webhook, bool dead, std::size_t size) {
-            auto it = p.usage_.find(webhook);
-            if (it == p.usage_.end()) return;
-            auto& u = it->second;
-            auto& rows = dead ? u.dead_rows : u.pending_rows;
-            auto& bytes = dead ? u.dead_bytes : u.pending_bytes;
-            rows -= std::min<std::size_t>(rows, 1);
-            bytes -= std::min(bytes, size);
-        });
-    if (!r) return core::fail("mark delivered: " + r.error());
+    if (outcomes.empty()) return {};
+    // The usage counts move with the rows; applied once the transaction
+    // committed (a rollback clears them instead).
+    struct moved {
+        std::string webhook;
+        bool was_dead = false, to_dead = false, removed = false;
+        std::size_t size = 0;
+    };
+    std::vector<moved> moves;
+    if (auto r = p.run(p.sync_normal); !r) return core::fail("record delivery outcomes: " + r.error());
+    auto result = p.in_transaction("record delivery outcomes", [&]() -> core::expected<void> {
+        for (auto const& o : outcomes) {
+            core::expected<void> r;
+            switch (o.what) {
+            case outcome::kind::delivered: {
+                auto& s = p.update_delivered;
+                s.bind(1, o.id);
+                r = p.run_returning(s, [&](std::string const& webhook, bool dead, std::size_t size) {
+                    moves.push_back({webhook, dead, dead, true, size});
+                });
+                break;
+            }
+            case outcome::kind::retry: {
+                auto& s = p.update_reschedule;
+                s.bind(1, o.id);
+                s.bind(2, std::int64_t{o.attempts});
+                s.bind(3, to_ms(o.next_attempt));
+                s.bind(4, o.error);
+                r = p.run(s);
+                break;
+            }
+            case outcome::kind::dead: {
+                auto& s = p.update_dead;
+                s.bind(1, o.id);
+                s.bind(2, std::int64_t{o.attempts});
+                s.bind(3, o.error);
+                s.bind(4, to_ms(o.at));
+                r = p.run_returning(s, [&](std::string const& webhook, bool, std::size_t size) {
+                    moves.push_back({webhook, false, true, false, size});
+                });
+                break;
+            }
+            }
+            if (!r) return r;
+        }
+        return {};
+    });
+    // Back to waiting for the disk on every commit of an event.
+    auto restored = p.run(p.sync_full);
+    if (!result) return result;
+    if (!restored) return core::fail("record delivery outcomes: " + restored.error());
+    for (auto const& m : moves) {
+        auto it = p.usage_.find(m.webhook);
+        if (it == p.usage_.end()) continue;
+        auto& u = it->second;
+        auto& rows = m.was_dead ? u.dead_rows : u.pending_rows;
+        auto& bytes = m.was_dead ? u.dead_bytes : u.pending_bytes;
+        rows -= std::min<std::size_t>(rows, 1);
+        bytes -= std::min(bytes, m.size);
+        if (!m.removed) {
+            u.dead_rows += 1;
+            u.dead_bytes += m.size;
+        }
+    }
     return {};
+}
+
+core::expected<void> state_store::mark_delivered(std::int64_t id) {
+    outcome o;
+    o.id = id;
+    o.what = outcome::kind::delivered;
+    return record({o});
 }
 
 core::expected<void> state_store::reschedule(std::int64_t id, int attempts, sys_ms next_attempt,
                                              std::string const& error) {
-    auto& s = impl_->update_reschedule;
-    s.bind(1, id);
-    s.bind(2, std::int64_t{attempts});
-    s.bind(3, to_ms(next_attempt));
-    s.bind(4, error);
-    if (auto r = impl_->run(s); !r) return core::fail("reschedule: " + r.error());
-    return {};
+    outcome o;
+    o.id = id;
+    o.what = outcome::kind::retry;
+    o.attempts = attempts;
+    o.next_attempt = next_attempt;
+    o.error = error;
+    return record({o});
 }
 
 core::expected<void> state_store::mark_dead(std::int64_t id, int attempts, std::string const& error, sys_ms now) {
-    auto& p = *impl_;
-    auto& s = p.update_dead;
-    s.bind(1, id);
-    s.bind(2, std::int64_t{attempts});
-    s.bind(3, error);
-    s.bind(4, to_ms(now));
-    auto r = p.run_returning(s, [&](std::string const& webhook, bool, std::size_t size) {
-            auto it = p.usage_.find(webhook);
-            if (it == p.usage_.end()) return;
-            auto& u = it->second;
-            u.pending_rows -= std::min<std::size_t>(u.pending_rows, 1);
-            u.pending_bytes -= std::min(u.pending_bytes, size);
-            u.dead_rows += 1;
-            u.dead_bytes += size;
-        });
-    if (!r) return core::fail("mark dead: " + r.error());
-    return {};
+    outcome o;
+    o.id = id;
+    o.what = outcome::kind::dead;
+    o.attempts = attempts;
+    o.error = error;
+    o.at = now;
+    return record({o});
 }
 
 core::expected<std::vector<delivery>> state_store::list_outbox() {

@@ -105,6 +105,23 @@ public:
     /// that may be attempted (order per webhook and watch) — across all webhooks.
     core::expected<std::vector<delivery>> delivery_heads();
 
+    /// What became of one delivery attempt.
+    struct outcome {
+        enum class kind { delivered, retry, dead };
+        std::int64_t id = 0;
+        kind what = kind::delivered;
+        int attempts = 0;
+        sys_ms next_attempt{};     // retry
+        std::string error;         // retry, dead
+        sys_ms at{};               // dead: dead_since
+    };
+    /// Records outcomes in one transaction (all or none). It does not wait
+    /// for the disk (synchronous=NORMAL): a process crash loses none, and
+    /// the next commit() makes them durable against power loss too. Losing
+    /// one to a power cut only means that delivery is attempted again, which
+    /// at-least-once delivery allows.
+    core::expected<void> record(std::vector<outcome> const& outcomes);
+    /// record() of one outcome.
     core::expected<void> mark_delivered(std::int64_t id);
     core::expected<void> reschedule(std::int64_t id, int attempts, sys_ms next_attempt,
                                     std::string const& error);

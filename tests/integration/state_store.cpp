@@ -200,6 +200,50 @@ BOOST_AUTO_TEST_CASE(failed_commit_leaves_nothing) {
     BOOST_TEST(st->list_outbox()->size() == 2u);
 }
 
+// The dispatcher records the outcomes of the attempts that finished together
+// in one call (one transaction): each is applied as on its own.
+BOOST_AUTO_TEST_CASE(outcomes_recorded_together_each_take_effect) {
+    testing::temp_dir tmp;
+    auto st = open_or_die(tmp.path().string());
+    commit_events(*st, "A", 1, 2, {"ops"}, at(1000));
+    commit_events(*st, "B", 1, 2, {"ops"}, at(1000));
+    commit_events(*st, "C", 1, 2, {"ops"}, at(1000));
+    auto heads = st->delivery_heads();
+    BOOST_TEST_REQUIRE(heads->size() == 3u);
+    std::map<std::string, store::delivery> by;
+    for (auto const& h : *heads) by[h.watch] = h;
+
+    using kind = state_store::outcome::kind;
+    std::vector<state_store::outcome> outcomes(3);
+    outcomes[0].id = by.at("A").id;
+    outcomes[0].what = kind::delivered;
+    outcomes[1].id = by.at("B").id;
+    outcomes[1].what = kind::retry;
+    outcomes[1].attempts = 1;
+    outcomes[1].next_attempt = at(60'000);
+    outcomes[1].error = "HTTP 500";
+    outcomes[2].id = by.at("C").id;
+    outcomes[2].what = kind::dead;
+    outcomes[2].attempts = 4;
+    outcomes[2].error = "HTTP 410";
+    outcomes[2].at = at(5000);
+    BOOST_TEST_REQUIRE(st->record(outcomes).has_value());
+
+    heads = st->delivery_heads();
+    by.clear();
+    for (auto const& h : *heads) by[h.watch] = h;
+    BOOST_TEST(by.at("A").sequence == 2u);              // delivered: the next event is the head
+    BOOST_TEST(by.at("B").sequence == 1u);              // retried: still the head, rescheduled
+    BOOST_TEST(by.at("B").attempts == 1);
+    BOOST_TEST((by.at("B").next_attempt == at(60'000)));
+    BOOST_TEST(by.at("C").sequence == 2u);              // dead letter: done, the next goes
+    auto backlog = st->backlog();
+    BOOST_TEST_REQUIRE(backlog.has_value());
+    BOOST_TEST(backlog->at("ops").pending == 4u);      // A2, B1, B2, C2
+    BOOST_TEST(backlog->at("ops").dead == 1u);
+    BOOST_TEST(st->record({}).has_value());
+}
+
 BOOST_AUTO_TEST_CASE(delivery_heads_keep_order_and_skip_dead_rows) {
     testing::temp_dir tmp;
     auto st = open_or_die(tmp.path().string());
