@@ -136,7 +136,7 @@ delivery read_delivery(statement const& s) {
     delivery d;
     d.id = s.int64(0);
     d.webhook = s.text(1);
-    d.watch = s.text(2);
+    d.watch_path = s.text(2);
     d.watch_name = s.text(3);
     d.sequence = static_cast<std::uint64_t>(s.int64(4));
     d.event_id = s.text(5);

@@ -24,7 +24,7 @@ using core::sys_ms;
 struct delivery {
     std::int64_t id = 0;              // row id
     std::string webhook;              // webhook name
-    std::string watch;                // the watch's key path (p/e/s/i)
+    std::string watch_path;           // the watch's key path (p/e/s/i)
     std::string watch_name;
     std::uint64_t sequence = 0;
     std::string event_id;

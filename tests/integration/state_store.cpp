@@ -152,7 +152,7 @@ BOOST_AUTO_TEST_CASE(commit_writes_one_outbox_row_per_event_and_webhook) {
     BOOST_TEST(r.event_id == "id-2");
     BOOST_TEST(r.event_type == "importwatch.import.file_status_changed");
     BOOST_TEST(r.body == e2.body);
-    BOOST_TEST(r.watch == "p/e/s/i");
+    BOOST_TEST(r.watch_path == "p/e/s/i");
     BOOST_TEST(r.watch_name == "w");
     BOOST_TEST(r.attempts == 0);
     BOOST_TEST((r.committed == at(42'000)));
@@ -253,7 +253,7 @@ BOOST_AUTO_TEST_CASE(delivery_heads_keep_order_and_skip_dead_rows) {
     auto heads = st->delivery_heads();
     BOOST_TEST_REQUIRE(heads.has_value());
     std::map<std::pair<std::string, std::string>, store::delivery> by;
-    for (auto const& h : *heads) by[{h.webhook, h.watch}] = h;
+    for (auto const& h : *heads) by[{h.webhook, h.watch_path}] = h;
     BOOST_TEST_REQUIRE(heads->size() == 3u);
     BOOST_TEST(by.at({"ops", "A"}).sequence == 1u);
     BOOST_TEST(by.at({"audit", "A"}).sequence == 1u);
@@ -264,7 +264,7 @@ BOOST_AUTO_TEST_CASE(delivery_heads_keep_order_and_skip_dead_rows) {
     BOOST_TEST_REQUIRE(st->reschedule(a1.id, 1, at(60'000), "HTTP 500").has_value());
     heads = st->delivery_heads();
     by.clear();
-    for (auto const& h : *heads) by[{h.webhook, h.watch}] = h;
+    for (auto const& h : *heads) by[{h.webhook, h.watch_path}] = h;
     BOOST_TEST(by.at({"ops", "A"}).id == a1.id);
     BOOST_TEST(by.at({"ops", "A"}).attempts == 1);
     BOOST_TEST(by.at({"ops", "A"}).last_error == "HTTP 500");
@@ -274,13 +274,13 @@ BOOST_AUTO_TEST_CASE(delivery_heads_keep_order_and_skip_dead_rows) {
     BOOST_TEST_REQUIRE(st->mark_dead(a1.id, 2, "HTTP 410", at(70'000)).has_value());
     heads = st->delivery_heads();
     by.clear();
-    for (auto const& h : *heads) by[{h.webhook, h.watch}] = h;
+    for (auto const& h : *heads) by[{h.webhook, h.watch_path}] = h;
     BOOST_TEST(by.at({"ops", "A"}).sequence == 2u);
     // Delivered removes the row: event 3 next.
     BOOST_TEST_REQUIRE(st->mark_delivered(by.at({"ops", "A"}).id).has_value());
     heads = st->delivery_heads();
     by.clear();
-    for (auto const& h : *heads) by[{h.webhook, h.watch}] = h;
+    for (auto const& h : *heads) by[{h.webhook, h.watch_path}] = h;
     BOOST_TEST(by.at({"ops", "A"}).sequence == 3u);
     BOOST_TEST(by.at({"audit", "A"}).sequence == 1u);   // other webhook unaffected
 
