@@ -87,9 +87,15 @@ struct log_config {
     log_level level = log_level::info;
 };
 
+/// What a webhook's bodies are (core/webhook_body.hpp): the CloudEvent, a
+/// Slack message, or `template` rendered.
+enum class webhook_format { cloudevents, slack, body_template };
+
 struct webhook_config {
     std::string name;
     std::string url;
+    webhook_format format = webhook_format::cloudevents;
+    std::string body_template;                 // `template`, for format body_template
     std::optional<std::string> secret_file;
     std::optional<std::string> secret_env;
     std::vector<std::string> types;            // empty = all event types

@@ -14,6 +14,7 @@
 #include "core/import.hpp"
 #include "core/spelling.hpp"
 #include "core/url.hpp"
+#include "core/webhook_body.hpp"
 #include "core/webhook_headers.hpp"
 #include "core/yaml_documents.hpp"
 
@@ -447,10 +448,10 @@ webhook_config parse_webhook(parser const& p, val const& node, std::string const
     webhook_config w;
     if (!node.node.IsMap()) p.fail_at(node, path, "expected a mapping");
     auto entries = p.mapping(node, path,
-                             {"name", "url", "secret_file", "secret_env", "types", "watches",
-                              "headers", "timeout", "ca_file", "max_age", "proxy"});
+                             {"name", "url", "format", "template", "secret_file", "secret_env", "types",
+                              "watches", "headers", "timeout", "ca_file", "max_age", "proxy"});
     bool has_name = false, has_url = false;
-    std::optional<yaml_node> secret_file_node, secret_env_node;
+    std::optional<yaml_node> secret_file_node, secret_env_node, format_node, template_node;
     for (auto const& e : entries) {
         std::string kp = join(path, e.key);
         if (e.key == "name") {
@@ -461,6 +462,17 @@ webhook_config parse_webhook(parser const& p, val const& node, std::string const
             w.url = p.string(e.value, kp);
             p.secure_url(e.value, kp, w.url);
             has_url = true;
+        } else if (e.key == "format") {
+            std::string format = p.string(e.value, kp);
+            if (format == "cloudevents") w.format = webhook_format::cloudevents;
+            else if (format == "slack") w.format = webhook_format::slack;
+            else if (format == "template") w.format = webhook_format::body_template;
+            else p.fail_at(e.value, kp, "expected cloudevents, slack or template");
+            format_node = e.key_node;
+        } else if (e.key == "template") {
+            w.body_template = p.string(e.value, kp);
+            if (auto checked = check_body_template(w.body_template); !checked) p.fail_at(e.value, kp, checked.error());
+            template_node = e.key_node;
         } else if (e.key == "secret_file") {
             w.secret_file = p.nonempty_string(e.value, kp);
             secret_file_node = e.key_node;
@@ -518,6 +530,10 @@ webhook_config parse_webhook(parser const& p, val const& node, std::string const
         }
     }
     if (!has_name) p.fail_at(node, join(path, "name"), "missing required key");
+    if (w.format == webhook_format::body_template && !template_node)
+        p.fail_at(*format_node, join(path, "template"), "missing: format template needs a template");
+    if (template_node && w.format != webhook_format::body_template)
+        p.fail_at(*template_node, join(path, "template"), "only with format: template");
     if (!has_url) p.fail_at(node, join(path, "url"), "missing required key (webhook \"" + w.name + "\")");
     if (secret_file_node && secret_env_node)
         p.fail_at(*secret_env_node, join(path, "secret_env"), "set either secret_file or secret_env, not both");

@@ -3,6 +3,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <spdlog/spdlog.h>
 
+#include "core/webhook_body.hpp"
 #include "daemon/log_sink.hpp"
 #include "daemon/spawn.hpp"
 
@@ -17,8 +18,11 @@ engine::engine(asio::any_io_executor ex, std::unique_ptr<store::state_store> sto
         routed.reserve(events.size());
         for (auto const& e : events) {
             store::routed_event r{&e, {}};
+            // Rendered now, once: every attempt sends and signs these bytes.
             for (auto const& w : config_.webhooks)
-                if (w.accepts(e.type, slot.config.name)) r.webhooks.push_back(w.name);
+                if (w.accepts(e.type, slot.config.name))
+                    r.payloads.push_back({w.name, std::string(core::content_type(w.format)),
+                                          core::webhook_body(w, e, config_.launchdarkly.base_url)});
             routed.push_back(std::move(r));
         }
         auto const now = wall_now();

@@ -238,7 +238,7 @@ struct webhook_dispatcher::impl : std::enable_shared_from_this<impl> {
         auto const timestamp =
             std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
                 .count();
-        request.headers.emplace_back("Content-Type", "application/cloudevents+json");
+        request.headers.emplace_back("Content-Type", d.content_type);
         request.headers.emplace_back("webhook-id", d.event_id);
         request.headers.emplace_back("webhook-timestamp", std::to_string(timestamp));
         if (ep->target.key)

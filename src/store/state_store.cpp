@@ -71,6 +71,11 @@ ALTER TABLE outbox ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
 UPDATE outbox SET size = length(CAST(body AS BLOB));
 CREATE INDEX outbox_age ON outbox (webhook, dead, id, size, committed_ms);
 )sql",
+    // 3: bodies in other formats than the CloudEvent (webhook `format`);
+    // every row before was a CloudEvent.
+    R"sql(
+ALTER TABLE outbox ADD COLUMN content_type TEXT NOT NULL DEFAULT 'application/cloudevents+json';
+)sql",
 };
 constexpr int schema_version = static_cast<int>(std::size(migrations));
 
@@ -130,7 +135,7 @@ struct reset_guard {
 
 constexpr char const* delivery_columns =
     "id, webhook, watch_key, watch_name, sequence, event_id, event_type, body, attempts, "
-    "committed_ms, next_attempt_ms, last_error, dead, dead_since_ms";
+    "committed_ms, next_attempt_ms, last_error, dead, dead_since_ms, content_type";
 
 delivery read_delivery(statement const& s) {
     delivery d;
@@ -148,6 +153,7 @@ delivery read_delivery(statement const& s) {
     d.last_error = s.text(11);
     d.dead = s.int64(12) != 0;
     d.dead_since = s.is_null(13) ? sys_ms{} : from_ms(s.int64(13));
+    d.content_type = s.text(14);
     return d;
 }
 
@@ -459,8 +465,8 @@ core::expected<void> state_store::impl::prepare_all() {
          "stall_reported = excluded.stall_reported"},
         {insert_outbox,
          "INSERT INTO outbox (webhook, watch_key, watch_name, sequence, event_id, event_type, body, attempts, "
-         "committed_ms, next_attempt_ms, last_error, dead, size) "
-         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?8, '', 0, ?9)"},
+         "committed_ms, next_attempt_ms, last_error, dead, size, content_type) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?8, '', 0, ?9, ?10)"},
         {select_watches,
          "SELECT key, status, import_json, status_since_ms, sequence, failure_reason, failure_http_status, "
          "failure_message, stall_reported FROM watches"},
@@ -659,11 +665,12 @@ core::expected<commit_report> state_store::commit(std::string const& watch_key, 
         };
         std::vector<incoming> touched;
         for (auto const& routed : events)
-            for (auto const& webhook : routed.webhooks) {
-                auto it = std::find_if(touched.begin(), touched.end(), [&](auto const& t) { return t.webhook == webhook; });
-                if (it == touched.end()) it = touched.insert(touched.end(), incoming{webhook});
+            for (auto const& payload : routed.payloads) {
+                auto it = std::find_if(touched.begin(), touched.end(),
+                                       [&](auto const& t) { return t.webhook == payload.webhook; });
+                if (it == touched.end()) it = touched.insert(touched.end(), incoming{payload.webhook});
                 it->rows += 1;
-                it->bytes += routed.event->body.size();
+                it->bytes += payload.body.size();
             }
         commit_report report;
         for (auto const& t : touched) {
@@ -673,21 +680,22 @@ core::expected<commit_report> state_store::commit(std::string const& watch_key, 
         }
         for (auto const& routed : events) {
             auto const& e = *routed.event;
-            for (auto const& webhook : routed.webhooks) {
+            for (auto const& payload : routed.payloads) {
                 auto& s = p.insert_outbox;
-                s.bind(1, webhook);
+                s.bind(1, payload.webhook);
                 s.bind(2, watch_key);
                 s.bind(3, watch_name);
                 s.bind(4, static_cast<std::int64_t>(e.sequence));
                 s.bind(5, e.id);
                 s.bind(6, e.type);
-                s.bind(7, e.body);
+                s.bind(7, payload.body);
                 s.bind(8, to_ms(now));
-                s.bind(9, static_cast<std::int64_t>(e.body.size()));
+                s.bind(9, static_cast<std::int64_t>(payload.body.size()));
+                s.bind(10, payload.content_type);
                 if (auto r = p.run(s); !r) return core::fail(r.error());
-                auto& u = p.usage_[webhook];
+                auto& u = p.usage_[payload.webhook];
                 u.pending_rows += 1;
-                u.pending_bytes += e.body.size();
+                u.pending_bytes += payload.body.size();
             }
         }
         return report;

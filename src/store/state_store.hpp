@@ -29,7 +29,8 @@ struct delivery {
     std::uint64_t sequence = 0;
     std::string event_id;
     std::string event_type;
-    std::string body;                 // the CloudEvent
+    std::string body;                 // as the webhook's format made it when committed
+    std::string content_type;         // of the body
     int attempts = 0;
     sys_ms committed{};               // when the event was committed (max_age counts from here)
     sys_ms next_attempt{};
@@ -38,10 +39,17 @@ struct delivery {
     sys_ms dead_since{};
 };
 
-/// An event and the webhooks it goes to.
+/// What one webhook gets of an event: the body its format made of it.
+struct webhook_payload {
+    std::string webhook;
+    std::string content_type;
+    std::string body;
+};
+
+/// An event and what each webhook it goes to gets.
 struct routed_event {
     core::event const* event;
-    std::vector<std::string> webhooks;
+    std::vector<webhook_payload> payloads;
 };
 
 /// Bounds on the outbox of each webhook and on the whole database, so that an

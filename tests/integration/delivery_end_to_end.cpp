@@ -172,6 +172,104 @@ BOOST_AUTO_TEST_CASE(deliveries_are_signed_cloudevents_the_standard_verifiers_ac
     }
 }
 
+// One import's events to three webhooks, one per format: each receives the
+// exact body its format makes, with its content type, signed over those
+// bytes. A failed Slack attempt is retried with the same body and holds the
+// next Slack event back, as for CloudEvents.
+BOOST_AUTO_TEST_CASE(every_format_is_delivered_signed_with_its_exact_body) {
+    config_options o;
+    o.watches = watch_entry("vip", "one");
+    o.webhooks = webhook_entry("ce", rx.url("/ce"), ca_file) + "      format: cloudevents\n" +
+                 webhook_entry("chat", rx.url("/slack"), ca_file) + "      format: slack\n" +
+                 webhook_entry("custom", rx.url("/template"), ca_file) +
+                 "      format: template\n"
+                 R"(      template: '{{"text": "{watch} is {status}", "id": "{id}", "seq": "{sequence}", )"
+                 R"("was": "{previous_status}"}}')" "\n";
+    setup(one_import, o);
+    bool slack_failed = false;
+    rx.script = [&](hit const& h) {
+        if (h.target == "/slack" && !slack_failed) {
+            slack_failed = true;
+            return reply_with(503);
+        }
+        return reply_with(200);
+    };
+    auto d = start();
+    auto hits_to = [&](std::string const& target) {
+        std::vector<hit const*> out;
+        for (auto const& h : rx.hits)
+            if (h.target == target && h.answered == 200) out.push_back(&h);
+        return out;
+    };
+    BOOST_TEST_REQUIRE(wait([&] {
+        return hits_to("/ce").size() == 3 && hits_to("/slack").size() == 3 && hits_to("/template").size() == 3;
+    }, 30s), d->err());
+    stop(d);
+
+    for (auto const& h : rx.hits) {
+        BOOST_TEST_CONTEXT(h.target << " " << h.id) {
+            BOOST_TEST(h.content_type == (h.target == "/ce" ? "application/cloudevents+json" : "application/json"));
+            BOOST_TEST(signature_valid(h.signature, h.id, h.timestamp, h.body));
+            BOOST_TEST(h.x_team == "ops");
+        }
+    }
+
+    auto const base = api->server->base_url();
+    auto const ce = hits_to("/ce");
+    auto const slack = hits_to("/slack");
+    auto const custom = hits_to("/template");
+    char const* const previous[] = {nullptr, "preparing", "in_progress"};
+    char const* const status[] = {"preparing", "in_progress", "complete"};
+    for (std::size_t i = 0; i < 3; ++i) {
+        BOOST_TEST_CONTEXT("event " << i + 1) {
+            auto const& event = ce[i]->event;
+            std::string const id(event.at("id").as_string());
+            std::string const time(event.at("time").as_string());
+            BOOST_TEST(ce[i]->field("status") == status[i]);
+            BOOST_TEST(slack[i]->id == id);
+            BOOST_TEST(custom[i]->id == id);
+            std::string const was = previous[i] ? previous[i] : "";
+            auto const seq = std::to_string(i + 1);
+
+            BOOST_TEST(custom[i]->body == R"({"text": "vip is )" + std::string(status[i]) + R"(", "id": ")" + id +
+                                              R"(", "seq": ")" + seq + R"(", "was": ")" + was + R"("})");
+
+            std::string const summary_change = (previous[i] ? was : "none") + " -&gt; " + status[i];
+            std::string const status_change =
+                (previous[i] ? "`" + was + "`" : std::string("none")) + " → `" + status[i] + "`";
+            BOOST_TEST(slack[i]->body ==
+                       R"x({"text":"vip status )x" + summary_change + R"x( (p/e/s/one)","blocks":[)x"
+                       R"x({"type":"section","text":{"type":"mrkdwn","text":"*vip* status )x" + summary_change + R"x("}},)x"
+                       R"x({"type":"section","fields":[{"type":"mrkdwn","text":"*Watch*\nvip"},)x"
+                       R"x({"type":"mrkdwn","text":"*Import*\n`one`"},)x"
+                       R"x({"type":"mrkdwn","text":"*Status*\n)x" + status_change + R"x("},)x"
+                       R"x({"type":"mrkdwn","text":"*Segment*\n<)x" + base +
+                           R"x(/projects/p/segments/s/targeting?env=e&selected-env=e|p / e / s>"}]},)x"
+                       R"x({"type":"context","elements":[{"type":"mrkdwn","text":"`importwatch.import.status_changed` · sequence )x" +
+                           seq + " · " + time + R"x("}]}]})x");
+        }
+    }
+
+    // The failed Slack attempt: the same event and bytes again, and the next
+    // event only after it.
+    std::vector<hit const*> slack_attempts;
+    for (auto const& h : rx.hits)
+        if (h.target == "/slack") slack_attempts.push_back(&h);
+    BOOST_TEST_REQUIRE(slack_attempts.size() == 4u);
+    BOOST_TEST(slack_attempts[0]->answered == 503);
+    BOOST_TEST(slack_attempts[1]->id == slack_attempts[0]->id);
+    BOOST_TEST(slack_attempts[1]->body == slack_attempts[0]->body);
+    BOOST_TEST(slack_attempts[2]->id == ce[1]->id);
+
+    if (!have_node_verifier()) {
+        BOOST_TEST_MESSAGE("skipped the standardwebhooks check: node or tests/node/node_modules/standardwebhooks "
+                           "is missing (npm install --prefix tests/node)");
+        return;
+    }
+    for (auto const* h : {slack[0], custom[0]})
+        BOOST_TEST(node_verify(dir, hook_secret, *h, h->body) == 0, "standardwebhooks rejects " << h->target);
+}
+
 BOOST_AUTO_TEST_CASE(a_failing_event_holds_its_watch_only) {
     config_options o;
     o.watches = watch_entry("held", "held") + watch_entry("free", "free");

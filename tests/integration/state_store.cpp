@@ -48,12 +48,19 @@ std::unique_ptr<state_store> open_or_die(std::string const& dir, open_mode mode 
     return std::move(*s);
 }
 
+// An event routed to `webhooks` in the default format: each gets its CloudEvent.
+store::routed_event routed_to(core::event const& e, std::vector<std::string> const& webhooks) {
+    store::routed_event r{&e, {}};
+    for (auto const& w : webhooks) r.payloads.push_back({w, "application/cloudevents+json", e.body});
+    return r;
+}
+
 // Commits one event per sequence in [from, to] for `watch` to every webhook given.
 void commit_events(state_store& st, std::string const& watch, std::uint64_t from, std::uint64_t to,
                    std::vector<std::string> const& webhooks, core::sys_ms now) {
     for (auto seq = from; seq <= to; ++seq) {
         auto e = make_event(watch + "-ev" + std::to_string(seq), seq);
-        std::vector<store::routed_event> routed{{&e, webhooks}};
+        std::vector<store::routed_event> routed{routed_to(e, webhooks)};
         auto r = st.commit(watch, watch + "-name", state_with("in_progress", seq), routed, now);
         BOOST_TEST_REQUIRE(r.has_value(), (r ? std::string() : r.error()));
     }
@@ -137,7 +144,7 @@ BOOST_AUTO_TEST_CASE(commit_writes_one_outbox_row_per_event_and_webhook) {
     auto st = open_or_die(tmp.path().string());
     auto e1 = make_event("id-1", 1);
     auto e2 = make_event("id-2", 2, "importwatch.import.file_status_changed");
-    std::vector<store::routed_event> routed{{&e1, {"ops", "audit"}}, {&e2, {"ops"}}};
+    std::vector<store::routed_event> routed{routed_to(e1, {"ops", "audit"}), routed_to(e2, {"ops"})};
     BOOST_TEST_REQUIRE(st->commit("p/e/s/i", "w", state_with("ready", 2), routed, at(42'000)).has_value());
 
     auto rows = st->list_outbox();
@@ -167,6 +174,35 @@ BOOST_AUTO_TEST_CASE(commit_writes_one_outbox_row_per_event_and_webhook) {
     BOOST_TEST(backlog->at("ops").dead == 0u);
 }
 
+// Each webhook's row holds the body its format made, with its content type;
+// rows from before formats existed (schema 2) read as CloudEvents.
+BOOST_AUTO_TEST_CASE(each_webhook_row_keeps_its_own_body_and_content_type) {
+    testing::temp_dir tmp;
+    auto const dir = tmp.path().string();
+    auto st = open_or_die(dir);
+    auto e = make_event("id-1", 1);
+    store::routed_event routed{&e, {{"ops", "application/cloudevents+json", e.body},
+                                    {"chat", "application/json", R"({"text":"vip is complete"})"}}};
+    BOOST_TEST_REQUIRE(st->commit("p/e/s/i", "w", state_with("complete", 1), {routed}, at(1000)).has_value());
+    auto rows = st->list_outbox();
+    BOOST_TEST_REQUIRE(rows->size() == 2u);
+    BOOST_TEST((*rows)[0].webhook == "chat");
+    BOOST_TEST((*rows)[0].body == R"({"text":"vip is complete"})");
+    BOOST_TEST((*rows)[0].content_type == "application/json");
+    BOOST_TEST((*rows)[1].body == e.body);
+    BOOST_TEST((*rows)[1].content_type == "application/cloudevents+json");
+    st.reset();
+
+    auto const db = dir + "/importwatch.db";
+    BOOST_TEST_REQUIRE(sqlite_exec(db, "ALTER TABLE outbox DROP COLUMN content_type; PRAGMA user_version = 2") ==
+                       SQLITE_OK);
+    st = open_or_die(dir);
+    rows = st->list_outbox();
+    BOOST_TEST_REQUIRE(rows->size() == 2u);
+    BOOST_TEST((*rows)[0].content_type == "application/cloudevents+json");
+    BOOST_TEST((*rows)[1].content_type == "application/cloudevents+json");
+}
+
 BOOST_AUTO_TEST_CASE(failed_commit_leaves_nothing) {
     testing::temp_dir tmp;
     auto st = open_or_die(tmp.path().string());
@@ -176,7 +212,7 @@ BOOST_AUTO_TEST_CASE(failed_commit_leaves_nothing) {
     // same webhook): the watch row update and the first insert must roll back.
     auto e2 = make_event("id-2", 2);
     auto dup = make_event("id-2", 3);
-    std::vector<store::routed_event> routed{{&e2, {"ops"}}, {&dup, {"ops"}}};
+    std::vector<store::routed_event> routed{routed_to(e2, {"ops"}), routed_to(dup, {"ops"})};
     auto r = st->commit("p/e/s/i", "p/e/s/i-name", state_with("complete", 3), routed, at(2000));
     BOOST_TEST_REQUIRE(!r.has_value());
     BOOST_TEST(r.error().rfind("commit: ", 0) == 0, r.error());
@@ -194,7 +230,7 @@ BOOST_AUTO_TEST_CASE(failed_commit_leaves_nothing) {
 
     // A brand-new watch whose commit fails leaves no row at all.
     auto n1 = make_event("n-1", 1);
-    std::vector<store::routed_event> bad{{&n1, {"ops", "ops"}}};
+    std::vector<store::routed_event> bad{routed_to(n1, {"ops", "ops"})};
     BOOST_TEST(!st->commit("p/e/s/new", "new", state_with("ready", 1), bad, at(4000)).has_value());
     BOOST_TEST(st->load_watches()->count("p/e/s/new") == 0u);
     BOOST_TEST(st->list_outbox()->size() == 2u);
@@ -433,7 +469,7 @@ BOOST_AUTO_TEST_CASE(unwritable_database_makes_commit_fail) {
     BOOST_TEST_REQUIRE(sqlite3_open((dir + "/importwatch.db").c_str(), &other) == SQLITE_OK);
     BOOST_TEST_REQUIRE(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
     auto e = make_event("id-x", 2);
-    std::vector<store::routed_event> routed{{&e, {"ops"}}};
+    std::vector<store::routed_event> routed{routed_to(e, {"ops"})};
     auto r = st->commit("A", "A-name", state_with("complete", 2), routed, at(2000));
     BOOST_TEST_REQUIRE(!r.has_value());
     BOOST_TEST(r.error() == "commit: database is locked");
@@ -475,8 +511,8 @@ BOOST_AUTO_TEST_CASE(outbox_bounds_dead_letter_the_oldest_then_delete_the_oldest
     std::size_t dead_lettered = 0, dropped = 0;
     for (std::uint64_t seq = 1; seq <= 30; ++seq) {
         auto e = make_event("ev" + std::to_string(seq), seq);
-        std::vector<store::routed_event> routed{{&e, {seq <= 3 ? "calm" : "flood", "flood"}}};
-        if (seq > 3) routed[0].webhooks.pop_back();
+        std::vector<store::routed_event> routed{routed_to(e, {seq <= 3 ? "calm" : "flood", "flood"})};
+        if (seq > 3) routed[0].payloads.pop_back();
         auto r = st->commit("p/e/s/w", "w", state_with("in_progress", seq), routed, at(1000 + seq));
         BOOST_TEST_REQUIRE(r.has_value(), (r ? std::string() : r.error()));
         for (auto const& o : r->overflows) {
@@ -514,7 +550,7 @@ BOOST_AUTO_TEST_CASE(outbox_bounds_dead_letter_the_oldest_then_delete_the_oldest
     for (auto const& h : *heads)
         if (h.webhook == "flood") BOOST_TEST_REQUIRE(st->mark_dead(h.id, 3, "HTTP 410 Gone", at(5000)).has_value());
     auto e = make_event("ev31", 31);
-    std::vector<store::routed_event> routed{{&e, {"flood"}}};
+    std::vector<store::routed_event> routed{routed_to(e, {"flood"})};
     auto r = st->commit("p/e/s/w", "w", state_with("in_progress", 31), routed, at(6000));
     BOOST_TEST_REQUIRE(r.has_value());
     BOOST_TEST_REQUIRE(r->overflows.size() == 1u);
@@ -533,7 +569,7 @@ BOOST_AUTO_TEST_CASE(outbox_bounds_count_bytes) {
     for (std::uint64_t seq = 1; seq <= 10; ++seq) {
         auto e = make_event("ev" + std::to_string(seq), seq);
         e.body = std::string(300, 'x');
-        std::vector<store::routed_event> routed{{&e, {"hook"}}};
+        std::vector<store::routed_event> routed{routed_to(e, {"hook"})};
         auto r = st->commit("p/e/s/w", "w", state_with("in_progress", seq), routed, at(1000 + seq));
         BOOST_TEST_REQUIRE(r.has_value());
         for (auto const& o : r->overflows) dead_lettered += o.dead_lettered;
@@ -558,7 +594,7 @@ BOOST_AUTO_TEST_CASE(the_database_size_is_bounded) {
     for (; seq <= 200 && !failed; ++seq) {
         auto e = make_event("ev" + std::to_string(seq), seq);
         e.body = std::string(8000, 'x');
-        std::vector<store::routed_event> routed{{&e, {"hook"}}};
+        std::vector<store::routed_event> routed{routed_to(e, {"hook"})};
         auto r = st->commit("p/e/s/w", "w", state_with("in_progress", seq), routed, at(1000));
         if (!r) {
             failed = true;

@@ -174,7 +174,9 @@ struct fixture {
         core::watch_state state;
         state.status = "in_progress";
         state.sequence = seq;
-        std::vector<store::routed_event> routed{{&e, std::move(webhooks)}};
+        store::routed_event to_webhooks{&e, {}};
+        for (auto const& w : webhooks) to_webhooks.payloads.push_back({w, "application/cloudevents+json", e.body});
+        std::vector<store::routed_event> routed{std::move(to_webhooks)};
         auto r = st->commit(watch, watch, state, routed, wall_now());
         BOOST_TEST_REQUIRE(r.has_value(), (r ? std::string() : r.error()));
         if (dispatcher) dispatcher->notify();

@@ -71,8 +71,8 @@ BOOST_AUTO_TEST_CASE(bad_configs_give_exact_messages) {
         {"reload.auto not a boolean", "reload: { auto: sometimes }\n",
          "c.yaml:1:17: reload.auto: expected true or false"},
         {"unknown webhook key", "events:\n  webhooks:\n    - name: ops\n      url: https://h.example/\n      secret: x\n",
-         "c.yaml:5:7: events.webhooks[0].secret: unknown key (expected one of: name, url, secret_file, secret_env, "
-         "types, watches, headers, timeout, ca_file, max_age, proxy)"},
+         "c.yaml:5:7: events.webhooks[0].secret: unknown key (expected one of: name, url, format, template, "
+         "secret_file, secret_env, types, watches, headers, timeout, ca_file, max_age, proxy)"},
         {"duplicate key", "polling:\n  interval: 30s\n  jitter: 0.2\n  interval: 1m\n",
          "c.yaml:4:3: polling.interval: duplicate key (first defined at line 2)"},
         {"duplicate top-level key", "admin: {}\npolling: {}\nadmin: {}\n",
@@ -364,6 +364,53 @@ BOOST_AUTO_TEST_CASE(webhook_defaults_and_values) {
     BOOST_TEST(full.accepts("importwatch.watch.failed", "vip"));
     BOOST_TEST(!full.accepts("importwatch.watch.failed", "other"));
     BOOST_TEST(!full.accepts("importwatch.import.status_changed", "vip"));
+}
+
+BOOST_AUTO_TEST_CASE(webhook_formats) {
+    auto cfg = parse_ok("events:\n  webhooks:\n"
+                        "    - { name: plain, url: https://h.example/a }\n"
+                        "    - { name: ce, url: https://h.example/b, format: cloudevents }\n"
+                        "    - { name: chat, url: https://hooks.slack.com/services/T/B/x, format: slack }\n"
+                        "    - name: custom\n      url: https://h.example/c\n      format: template\n"
+                        "      template: '{{\"text\": \"{watch} is {status} in ${FOO}\"}}'\n");
+    BOOST_TEST_REQUIRE(cfg.webhooks.size() == 4u);
+    BOOST_TEST((cfg.webhooks[0].format == webhook_format::cloudevents));
+    BOOST_TEST((cfg.webhooks[1].format == webhook_format::cloudevents));
+    BOOST_TEST((cfg.webhooks[2].format == webhook_format::slack));
+    BOOST_TEST((cfg.webhooks[3].format == webhook_format::body_template));
+    BOOST_TEST(cfg.webhooks[3].body_template == R"({{"text": "{watch} is {status} in foo"}})");   // ${VAR} as anywhere
+    BOOST_TEST(cfg.webhooks[2].body_template.empty());
+}
+
+BOOST_AUTO_TEST_CASE(webhook_format_errors_point_at_the_key) {
+    std::string const hook = "events:\n  webhooks:\n    - name: ops\n      url: https://h.example/\n";
+    struct case_ {
+        char const* name;
+        std::string yaml;
+        std::string message;
+    };
+    std::vector<case_> const cases = {
+        {"unknown format", hook + "      format: teams\n",
+         "c.yaml:5:15: events.webhooks[0].format: expected cloudevents, slack or template"},
+        {"template without format", hook + "      template: '{{\"s\": \"{status}\"}}'\n",
+         "c.yaml:5:7: events.webhooks[0].template: only with format: template"},
+        {"template with another format", hook + "      format: slack\n      template: '{{\"s\": \"{status}\"}}'\n",
+         "c.yaml:6:7: events.webhooks[0].template: only with format: template"},
+        {"format template without template", hook + "      format: template\n",
+         "c.yaml:5:7: events.webhooks[0].template: missing: format template needs a template"},
+        {"misspelt field", hook + "      format: template\n      template: '{{\"s\": \"{staus}\"}}'\n",
+         "c.yaml:6:17: events.webhooks[0].template: unknown field {staus} (did you mean {status}?)"},
+        {"unescaped brace", hook + "      format: template\n      template: '{\"s\": \"{status}\"}'\n",
+         "c.yaml:6:17: events.webhooks[0].template: \"{\" starts a field (write {{ and }} for literal braces)"},
+        {"not JSON", hook + "      format: template\n      template: '{status}'\n",
+         "c.yaml:6:17: events.webhooks[0].template: does not make JSON for a sample event (syntax error); put each "
+         "field inside a JSON string, e.g. \"{status}\""},
+        {"template not a string", hook + "      format: template\n      template: [a]\n",
+         "c.yaml:6:17: events.webhooks[0].template: expected a string"},
+    };
+    for (auto const& c : cases) {
+        BOOST_TEST_CONTEXT(c.name) { BOOST_TEST(error_of(c.yaml) == c.message); }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(loopback_urls_may_use_http) {
