@@ -28,6 +28,11 @@ milliseconds stall_threshold(watch_config const& watch, polling_config const& po
     return default_stall_after;
 }
 
+bool admin_config::beyond_loopback() const {
+    if (listen.empty()) return false;
+    return !is_loopback_host(std::string_view(listen).substr(0, listen.rfind(':')));
+}
+
 bool is_loopback_host(std::string_view host) {
     if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
         host = host.substr(1, host.size() - 2);

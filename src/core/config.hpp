@@ -117,9 +117,24 @@ struct state_config {
     milliseconds dead_letter_retention = std::chrono::days(30);
 };
 
+struct admin_tls_config {
+    std::string cert_file;                     // PEM chain, leaf first
+    std::string key_file;
+    std::optional<std::string> client_ca_file; // set: clients need a certificate it signed
+};
+
 struct admin_config {
     std::string listen = "127.0.0.1:9464";     // "" disables the admin server
     bool enable_reload = false;
+    std::optional<admin_tls_config> tls;       // unset: plain HTTP
+    /// basic_auth.users: name -> bcrypt hash. Empty: no authentication.
+    std::map<std::string, std::string> users;
+    /// Paths answered without credentials when `users` is set.
+    std::vector<std::string> open_paths = {"/healthz", "/readyz"};
+
+    /// Whether `listen` reaches beyond this host (not 127.0.0.0/8, ::1 or
+    /// localhost): then the admin endpoints need TLS or basic auth.
+    bool beyond_loopback() const;
 };
 
 /// `reload`: how a running daemon learns that its files changed.
@@ -128,6 +143,9 @@ struct reload_config {
     /// (besides SIGHUP and POST /-/reload, which always work).
     bool automatic = true;
 };
+
+/// The admin server's paths (docs/operations.md); open_paths name some of them.
+inline constexpr char const* admin_paths[] = {"/healthz", "/readyz", "/metrics", "/v1/watches", "/-/reload"};
 
 struct config {
     std::string file;                          // path the config was read from

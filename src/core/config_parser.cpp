@@ -10,6 +10,7 @@
 
 #include <yaml-cpp/exceptions.h>
 
+#include "core/basic_auth.hpp"
 #include "core/duration.hpp"
 #include "core/import.hpp"
 #include "core/spelling.hpp"
@@ -576,6 +577,106 @@ bool valid_listen(std::string_view s) {
            host.find(' ') == std::string_view::npos;
 }
 
+void parse_admin_tls(parser const& p, val const& node, std::string const& path, admin_tls_config& tls) {
+    bool has_cert = false, has_key = false;
+    for (auto const& t : p.mapping(node, path, {"cert_file", "key_file", "client_ca_file"})) {
+        std::string kp = join(path, t.key);
+        if (t.key == "cert_file") {
+            tls.cert_file = p.nonempty_string(t.value, kp);
+            has_cert = true;
+        } else if (t.key == "key_file") {
+            tls.key_file = p.nonempty_string(t.value, kp);
+            has_key = true;
+        } else {
+            tls.client_ca_file = p.nonempty_string(t.value, kp);
+        }
+    }
+    if (!has_cert) p.fail_at(node, join(path, "cert_file"), "missing required key");
+    if (!has_key) p.fail_at(node, join(path, "key_file"), "missing required key");
+}
+
+void parse_admin_users(parser const& p, val const& node, std::string const& path,
+                       std::map<std::string, std::string>& users) {
+    bool has_users = false;
+    for (auto const& b : p.mapping(node, path, {"users"})) {
+        std::string kp = join(path, b.key);
+        has_users = true;
+        for (auto const& u : p.mapping(b.value, kp, {})) {
+            std::string up = join(kp, u.key);
+            // RFC 7617: the user-id ends at the first colon.
+            if (u.key.empty() || has_control(u.key) || u.key.find(':') != std::string::npos)
+                p.fail_at(u.key_node, up, "a user name must be non-empty, without colons or control characters");
+            std::string hash = p.string(u.value, up);
+            // Never quote the value: it may be a password written by mistake.
+            if (!is_bcrypt_hash(hash))
+                p.fail_at(u.value, up,
+                          "must be a bcrypt password hash ($2y$, $2b$ or $2a$, e.g. from "
+                          "`htpasswd -nbBC 10 USER PASSWORD`), not a password; the value is not shown");
+            users[u.key] = hash;
+        }
+        if (users.empty()) p.fail_at(b.value, kp, "must name at least one user");
+    }
+    if (!has_users) p.fail_at(node, join(path, "users"), "missing required key");
+}
+
+void parse_admin(parser const& p, val const& node, admin_config& admin) {
+    std::string const path = "admin";
+    std::optional<val> reload_node;
+    for (auto const& a : p.mapping(node, path, {"listen", "enable_reload", "tls", "basic_auth", "open_paths"})) {
+        std::string kp = join(path, a.key);
+        if (a.key == "listen") {
+            admin.listen = p.string(a.value, kp);
+            // Other servers read "*" as "every address"; the resolver reads it as
+            // a host name and binds wherever that lands, so say what to write.
+            if (admin.listen.starts_with("*:")) {
+                std::string port = admin.listen.substr(2);
+                p.fail_at(a.value, kp, "\"*\" is not a host: write 0.0.0.0:" + port +
+                                           " (every IPv4 address) or [::]:" + port + " (every IPv6 address)");
+            }
+            if (!admin.listen.empty() && !valid_listen(admin.listen))
+                p.fail_at(a.value, kp, "expected HOST:PORT like 127.0.0.1:9464, or \"\" to disable");
+        } else if (a.key == "enable_reload") {
+            admin.enable_reload = p.boolean(a.value, kp);
+            reload_node = a.value;
+        } else if (a.key == "tls") {
+            if (!a.value.node.IsMap()) p.fail_at(a.value, kp, "expected a mapping with cert_file and key_file");
+            parse_admin_tls(p, a.value, kp, admin.tls.emplace());
+        } else if (a.key == "basic_auth") {
+            if (!a.value.node.IsMap()) p.fail_at(a.value, kp, "expected a mapping with users");
+            parse_admin_users(p, a.value, kp, admin.users);
+        } else {
+            admin.open_paths.clear();
+            std::vector<std::string_view> openable;
+            for (std::string_view known : admin_paths)
+                if (known != "/-/reload") openable.push_back(known);
+            auto items = p.sequence(a.value, kp);
+            for (std::size_t i = 0; i < items.size(); ++i) {
+                std::string ip = index(kp, i);
+                std::string open = p.string(items[i], ip);
+                if (open == "/-/reload")
+                    p.fail_at(items[i], ip, "POST /-/reload changes the daemon and cannot be opened");
+                if (std::find(openable.begin(), openable.end(), open) == openable.end()) {
+                    std::string message = "not an admin path \"" + open + "\"";
+                    if (auto hint = closest_match(open, openable)) message += " (did you mean \"" + *hint + "\"?)";
+                    else {
+                        std::string list;
+                        for (auto o : openable) list += (list.empty() ? "" : ", ") + std::string(o);
+                        message += " (expected one of: " + list + ")";
+                    }
+                    p.fail_at(items[i], ip, message);
+                }
+                if (std::find(admin.open_paths.begin(), admin.open_paths.end(), open) == admin.open_paths.end())
+                    admin.open_paths.push_back(open);
+            }
+        }
+    }
+    // Anyone who reaches the port could reconfigure the daemon.
+    if (admin.enable_reload && admin.beyond_loopback() && admin.users.empty())
+        p.fail_at(*reload_node, join(path, "enable_reload"),
+                  "POST /-/reload on " + admin.listen +
+                      " (beyond loopback) needs admin.basic_auth; or listen on 127.0.0.1");
+}
+
 // "file:line:col" -> "file", and the index of each watch within its file
 // (watches of one file are contiguous in config::watches).
 std::string origin_file(std::string const& origin) {
@@ -687,24 +788,7 @@ config parse_config_or_throw(std::string_view yaml_text, std::string const& file
                 else cfg.state.dead_letter_retention = p.duration(s.value, kp);
             }
         } else if (e.key == "admin") {
-            for (auto const& a : p.mapping(e.value, "admin", {"listen", "enable_reload"})) {
-                std::string kp = join("admin", a.key);
-                if (a.key == "listen") {
-                    cfg.admin.listen = p.string(a.value, kp);
-                    // Other servers read "*" as "every address"; the resolver reads it as
-                    // a host name and binds wherever that lands, so say what to write.
-                    if (cfg.admin.listen.starts_with("*:")) {
-                        std::string port = cfg.admin.listen.substr(2);
-                        p.fail_at(a.value, kp, "\"*\" is not a host: write 0.0.0.0:" + port +
-                                                   " (every IPv4 address) or [::]:" + port +
-                                                   " (every IPv6 address)");
-                    }
-                    if (!cfg.admin.listen.empty() && !valid_listen(cfg.admin.listen))
-                        p.fail_at(a.value, kp, "expected HOST:PORT like 127.0.0.1:9464, or \"\" to disable");
-                } else {
-                    cfg.admin.enable_reload = p.boolean(a.value, kp);
-                }
-            }
+            parse_admin(p, e.value, cfg.admin);
         } else if (e.key == "reload") {
             for (auto const& r : p.mapping(e.value, "reload", {"auto"}))
                 cfg.reload.automatic = p.boolean(r.value, join("reload", r.key));
@@ -799,6 +883,12 @@ std::vector<std::string> config_warnings(config const& cfg) {
                           format_number(ld.max_requests_per_second) + ": each watch will be polled about every " +
                           format_duration(effective));
         }
+    }
+    auto const& admin = cfg.admin;
+    if (admin.beyond_loopback() && !admin.tls && admin.users.empty()) {
+        out.push_back("admin.listen is " + admin.listen +
+                      " (beyond loopback) without admin.tls or admin.basic_auth: anyone who reaches the port "
+                      "can read /metrics and /v1/watches");
     }
     return out;
 }

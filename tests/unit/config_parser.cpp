@@ -728,3 +728,124 @@ BOOST_AUTO_TEST_CASE(example_config_runs_on_defaults) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(admin_security)
+
+// A bcrypt hash of "s3cret" (cost 10); parsing only checks its form.
+std::string const hash = "$2b$10$O9ygQGHBAf3dSs2cBFziRO2oNZ/2IOzKq.3.2W6bmUq9eAzi/oUKS";
+
+BOOST_AUTO_TEST_CASE(tls_basic_auth_and_open_paths_are_read) {
+    auto cfg = parse_ok("admin:\n"
+                        "  listen: 0.0.0.0:9464\n"
+                        "  enable_reload: true\n"
+                        "  tls: {cert_file: /etc/a.crt, key_file: /etc/a.key, client_ca_file: /etc/ca.pem}\n"
+                        "  basic_auth:\n"
+                        "    users: {prometheus: \"" + hash + "\", ops: '" + hash + "'}\n"
+                        "  open_paths: [/healthz, /metrics, /healthz]\n");
+    BOOST_TEST_REQUIRE(cfg.admin.tls.has_value());
+    BOOST_TEST(cfg.admin.tls->cert_file == "/etc/a.crt");
+    BOOST_TEST(cfg.admin.tls->key_file == "/etc/a.key");
+    BOOST_TEST(cfg.admin.tls->client_ca_file.value_or("") == "/etc/ca.pem");
+    BOOST_TEST(cfg.admin.users.size() == 2u);
+    BOOST_TEST(cfg.admin.users.at("prometheus") == hash);
+    BOOST_TEST((cfg.admin.open_paths == std::vector<std::string>{"/healthz", "/metrics"}));
+    BOOST_TEST(cfg.admin.beyond_loopback());
+}
+
+BOOST_AUTO_TEST_CASE(defaults_leave_probes_open_and_nothing_else_set) {
+    auto cfg = parse_ok("admin: {listen: 127.0.0.1:9464}\n");
+    BOOST_TEST(!cfg.admin.tls.has_value());
+    BOOST_TEST(cfg.admin.users.empty());
+    BOOST_TEST((cfg.admin.open_paths == std::vector<std::string>{"/healthz", "/readyz"}));
+    BOOST_TEST(!cfg.admin.beyond_loopback());
+    BOOST_TEST(parse_ok("admin: {open_paths: []}\n").admin.open_paths.empty());
+}
+
+BOOST_AUTO_TEST_CASE(bad_admin_keys_give_exact_messages) {
+    struct case_ {
+        char const* name;
+        std::string yaml;
+        std::string message;
+    };
+    std::vector<case_> const cases = {
+        {"tls without key", "admin:\n  tls: {cert_file: /a.crt}\n", "c.yaml:2:8: admin.tls.key_file: missing required key"},
+        {"tls without cert", "admin:\n  tls: {key_file: /a.key}\n", "c.yaml:2:8: admin.tls.cert_file: missing required key"},
+        {"tls not a mapping", "admin:\n  tls: /a.crt\n",
+         "c.yaml:2:8: admin.tls: expected a mapping with cert_file and key_file"},
+        {"tls empty file name", "admin:\n  tls: {cert_file: \"\", key_file: /a.key}\n",
+         "c.yaml:2:20: admin.tls.cert_file: must not be empty"},
+        {"tls unknown key", "admin:\n  tls: {cert_file: /a, key_file: /b, ca_file: /c}\n",
+         "c.yaml:2:38: admin.tls.ca_file: unknown key (expected one of: cert_file, key_file, client_ca_file)"},
+        {"basic_auth without users", "admin:\n  basic_auth: {}\n",
+         "c.yaml:2:15: admin.basic_auth.users: missing required key"},
+        {"basic_auth not a mapping", "admin:\n  basic_auth: [ops]\n",
+         "c.yaml:2:15: admin.basic_auth: expected a mapping with users"},
+        {"basic_auth users empty", "admin:\n  basic_auth: {users: {}}\n",
+         "c.yaml:2:23: admin.basic_auth.users: must name at least one user"},
+        {"user with a colon", "admin:\n  basic_auth: {users: {\"a:b\": \"" + hash + "\"}}\n",
+         "c.yaml:2:24: admin.basic_auth.users.a:b: a user name must be non-empty, without colons or control characters"},
+        {"empty user name", "admin:\n  basic_auth: {users: {\"\": \"" + hash + "\"}}\n",
+         "c.yaml:2:24: admin.basic_auth.users.: a user name must be non-empty, without colons or control characters"},
+        {"unknown open path", "admin:\n  open_paths: [/healthz, /metric]\n",
+         "c.yaml:2:26: admin.open_paths[1]: not an admin path \"/metric\" (did you mean \"/metrics\"?)"},
+        {"far-off open path", "admin:\n  open_paths: [/admin/secret/thing]\n",
+         "c.yaml:2:16: admin.open_paths[0]: not an admin path \"/admin/secret/thing\" (expected one of: "
+         "/healthz, /readyz, /metrics, /v1/watches)"},
+        {"reload cannot be opened", "admin:\n  open_paths: [/-/reload]\n",
+         "c.yaml:2:16: admin.open_paths[0]: POST /-/reload changes the daemon and cannot be opened"},
+        {"reload beyond loopback without auth", "admin:\n  listen: 0.0.0.0:9464\n  enable_reload: true\n",
+         "c.yaml:3:18: admin.enable_reload: POST /-/reload on 0.0.0.0:9464 (beyond loopback) needs "
+         "admin.basic_auth; or listen on 127.0.0.1"},
+        {"reload beyond loopback with TLS only",
+         "admin:\n  listen: \"[::]:9464\"\n  enable_reload: true\n  tls: {cert_file: /a, key_file: /b}\n",
+         "c.yaml:3:18: admin.enable_reload: POST /-/reload on [::]:9464 (beyond loopback) needs "
+         "admin.basic_auth; or listen on 127.0.0.1"},
+    };
+    for (auto const& c : cases) {
+        BOOST_TEST_CONTEXT(c.name) { BOOST_TEST(error_of(c.yaml) == c.message); }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_password_instead_of_a_hash_is_refused_without_echoing_it) {
+    for (std::string const value : {"hunter2-Plaintext", "$2y$10$tooshort", "$1$abcdefgh$0123456789012345678901",
+                                    "$2y$03$O9ygQGHBAf3dSs2cBFziRO2oNZ/2IOzKq.3.2W6bmUq9eAzi/oUKS",
+                                    "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g="}) {
+        BOOST_TEST_CONTEXT(value) {
+            auto error = error_of("admin:\n  basic_auth:\n    users: {ops: '" + value + "'}\n");
+            BOOST_TEST(error.find("c.yaml:3:18: admin.basic_auth.users.ops: must be a bcrypt password hash") == 0u,
+                       error);
+            BOOST_TEST(error.find(value) == std::string::npos, error);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(reload_beyond_loopback_is_fine_with_basic_auth_or_on_loopback) {
+    for (std::string const listen : {"127.0.0.1:9464", "[::1]:9464", "localhost:9464", "127.3.4.5:0"}) {
+        BOOST_TEST_CONTEXT(listen) {
+            auto cfg = parse_ok("admin: {listen: \"" + listen + "\", enable_reload: true}\n");
+            BOOST_TEST(!cfg.admin.beyond_loopback());
+        }
+    }
+    parse_ok("admin:\n  listen: 0.0.0.0:9464\n  enable_reload: true\n  basic_auth: {users: {ops: '" + hash + "'}}\n");
+}
+
+BOOST_AUTO_TEST_CASE(warns_beyond_loopback_without_tls_or_basic_auth) {
+    auto has_admin_warning = [](config const& cfg) {
+        for (auto const& w : config_warnings(cfg))
+            if (w.find("admin.listen is") == 0) return true;
+        return false;
+    };
+    auto open = parse_ok("admin: {listen: 0.0.0.0:9464}\n");
+    auto const w = config_warnings(open);
+    BOOST_TEST_REQUIRE(w.size() == 1u);
+    BOOST_TEST(w[0] == "admin.listen is 0.0.0.0:9464 (beyond loopback) without admin.tls or admin.basic_auth: "
+                       "anyone who reaches the port can read /metrics and /v1/watches");
+    BOOST_TEST(has_admin_warning(parse_ok("admin: {listen: \"pod.example:9464\"}\n")));
+    BOOST_TEST(!has_admin_warning(parse_ok("admin: {listen: 127.0.0.1:9464}\n")));
+    BOOST_TEST(!has_admin_warning(parse_ok("admin: {listen: \"\"}\n")));
+    BOOST_TEST(!has_admin_warning(parse_ok("admin: {listen: 0.0.0.0:9464, tls: {cert_file: /a, key_file: /b}}\n")));
+    BOOST_TEST(!has_admin_warning(
+        parse_ok("admin: {listen: 0.0.0.0:9464, basic_auth: {users: {ops: '" + hash + "'}}}\n")));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
