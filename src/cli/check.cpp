@@ -11,6 +11,7 @@
 #include "core/duration.hpp"
 #include "core/url.hpp"
 #include "cli/commands.hpp"
+#include "daemon/admin_server.hpp"
 #include "daemon/config_loader.hpp"
 
 namespace importwatch::cli {
@@ -72,6 +73,20 @@ int check_command(std::string const& config_path) {
     warn_unreadable("launchdarkly.ca_file", ld.ca_file);
     for (auto const& problem : daemon::webhook_secret_problems(*cfg)) judge(problem.message, !problem.absent);
     for (auto const& hook : cfg->webhooks) warn_unreadable("events.webhooks[" + hook.name + "].ca_file", hook.ca_file);
+    // The admin certificate and key, like secrets, may not be here yet; when
+    // they are, they must make a working TLS setup, as run would need.
+    if (auto const& tls = cfg->admin.tls; tls && !cfg->admin.listen.empty()) {
+        bool readable = true;
+        auto probe = [&](std::string const& key, std::optional<std::string> const& file) {
+            readable = readable && (!file || ::access(file->c_str(), R_OK) == 0);
+            warn_unreadable(key, file);
+        };
+        probe("admin.tls.cert_file", tls->cert_file);
+        probe("admin.tls.key_file", tls->key_file);
+        probe("admin.tls.client_ca_file", tls->client_ca_file);
+        if (readable)
+            if (auto settings = daemon::load_admin_settings(cfg->admin); !settings) judge(settings.error(), true);
+    }
     for (auto const& warning : core::config_warnings(*cfg)) std::cerr << "warning: " << warning << "\n";
     return malformed ? exit_usage : exit_ok;
 }

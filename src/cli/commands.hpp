@@ -63,6 +63,8 @@ struct outbox_options {
 };
 int outbox_command(outbox_options const& options);
 
-int healthcheck_command(std::string const& url);
+/// GET `url`; for https the certificate is verified (chain and host name)
+/// against `ca_file` or the system store: never skipped.
+int healthcheck_command(std::string const& url, std::optional<std::string> const& ca_file);
 
 } // namespace importwatch::cli

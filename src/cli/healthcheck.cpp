@@ -1,4 +1,6 @@
 // `importwatch healthcheck`: for container HEALTHCHECK lines (exit 0 on 200).
+// An https URL is verified like any other TLS peer (--ca-file or the system
+// store, and the host name): the admin certificate must name the URL's host.
 #include <iostream>
 
 #include <boost/asio/co_spawn.hpp>
@@ -11,7 +13,7 @@
 
 namespace importwatch::cli {
 
-int healthcheck_command(std::string const& url_text) {
+int healthcheck_command(std::string const& url_text, std::optional<std::string> const& ca_file) {
     auto url = core::parse_url(url_text);
     if (!url) {
         std::cerr << "importwatch: --url: not an http(s) URL: " << url_text << "\n";
@@ -21,7 +23,7 @@ int healthcheck_command(std::string const& url_text) {
     net::client_options o;
     o.origin = *url;
     if (url->tls()) {
-        auto tls = net::make_client_context(std::nullopt);
+        auto tls = net::make_client_context(ca_file);
         if (!tls) {
             std::cerr << "importwatch: " << tls.error() << "\n";
             return exit_failure;

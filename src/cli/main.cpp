@@ -26,7 +26,7 @@ usage:
   importwatch demo   [--speed FACTOR] [--webhook URL]
   importwatch simulate --listen HOST:PORT --scenario FILE [--tls-cert F --tls-key F]
   importwatch outbox --config FILE [list | replay [--webhook NAME]]
-  importwatch healthcheck [--url URL]
+  importwatch healthcheck [--url URL] [--ca-file F]
   importwatch --version | --help      (every subcommand has --help too)
 )";
 
@@ -171,10 +171,14 @@ int dispatch(std::string const& command, std::vector<std::string> const& args) {
     if (command == "healthcheck") {
         po::options_description o("options");
         o.add_options()("url", po::value<std::string>()->default_value("http://127.0.0.1:9464/healthz"),
-                        "health endpoint to ask");
-        auto vm = parse(args, o, "importwatch healthcheck [--url URL]");
+                        "health endpoint to ask")(
+            "ca-file", po::value<std::string>(),
+            "for https: CA certificates (PEM) that signed the admin certificate; default: the system store");
+        auto vm = parse(args, o, "importwatch healthcheck [--url URL] [--ca-file F]");
         if (!vm) return cli::exit_ok;
-        return cli::healthcheck_command((*vm)["url"].as<std::string>());
+        std::optional<std::string> ca_file;
+        if (vm->count("ca-file")) ca_file = (*vm)["ca-file"].as<std::string>();
+        return cli::healthcheck_command((*vm)["url"].as<std::string>(), ca_file);
     }
     throw usage_error("unknown command \"" + command + "\"");
 }

@@ -90,9 +90,15 @@ public:
             ioc_.get_executor(), engine_->counters(), [this](std::string const& triggers) { return reload(triggers); });
         engine_->poller().on_pause([this](core::sys_ms until) { show_pause(until); });
         if (!cfg->admin.listen.empty()) {
+            auto settings = daemon::load_admin_settings(cfg->admin);
+            if (!settings) {
+                daemon::log_fields(core::log_level::error, settings.error(),
+                                   {{"config", options_.config_path}, {"error", settings.error()}});
+                return exit_usage;
+            }
             admin_ = std::make_unique<daemon::admin_server>(ioc_.get_executor(), *engine_,
                                                     [this] { return reloads_->request_and_wait("POST /-/reload"); });
-            if (auto bound = admin_->start(cfg->admin.listen, cfg->admin.enable_reload); !bound) {
+            if (auto bound = admin_->start(cfg->admin.listen, std::move(*settings)); !bound) {
                 spdlog::error("admin server: {}", bound.error());
                 return exit_failure;
             }
@@ -191,9 +197,16 @@ private:
             spdlog::warn("state.dir changed: the new value takes effect after a restart");
         if (cfg->admin.listen != old.admin.listen)
             spdlog::warn("admin.listen changed: the new value takes effect after a restart");
+        // Read before anything changes: a broken certificate rejects the reload.
+        std::optional<daemon::admin_settings> admin_settings;
+        if (admin_) {
+            auto loaded = daemon::load_admin_settings(cfg->admin);
+            if (!loaded) return core::fail(loaded.error());
+            admin_settings = std::move(*loaded);
+        }
         if (auto r = engine_->reload(*cfg, std::move(*secrets)); !r) return r;
         apply_logging(*cfg);
-        if (admin_) admin_->set_reload_enabled(cfg->admin.enable_reload);
+        if (admin_) admin_->apply(std::move(*admin_settings));
         warn_about(*cfg);
         follow_files(*cfg);   // new globs, new directories
         return {};

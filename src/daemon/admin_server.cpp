@@ -1,14 +1,20 @@
 #include "daemon/admin_server.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <set>
 
+#include <boost/asio/thread_pool.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <fmt/format.h>
+#include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
 
 #include "core/import.hpp"
+#include "core/log_throttle.hpp"
 #include "core/untrusted_text.hpp"
+#include "daemon/admin_auth.hpp"
 #include "daemon/bounded_file.hpp"
 #include "daemon/clock.hpp"
 #include "daemon/engine.hpp"
@@ -175,7 +181,7 @@ std::string render_metrics(engine& e) {
     return x.take();
 }
 
-std::string render_admin_metrics(net::server_stats const& stats) {
+std::string render_admin_metrics(net::server_stats const& stats, admin_auth_failures const& auth) {
     exposition x;
     x.family("importwatch_admin_connections", "gauge", "Open admin server connections.");
     x.sample("importwatch_admin_connections", double(stats.open));
@@ -191,6 +197,14 @@ std::string render_admin_metrics(net::server_stats const& stats) {
     x.family("importwatch_admin_requests_too_large_total", "counter",
              "Admin requests refused for their size (413, 431).");
     x.sample("importwatch_admin_requests_too_large_total", double(stats.too_large));
+    x.family("importwatch_admin_tls_handshake_failures_total", "counter",
+             "Admin connections closed because their TLS handshake failed (plain HTTP, no or an untrusted "
+             "client certificate).");
+    x.sample("importwatch_admin_tls_handshake_failures_total", double(stats.tls_failed));
+    x.family("importwatch_admin_auth_failures_total", "counter",
+             "Admin requests refused with 401: no credentials, or credentials that did not match.");
+    x.sample("importwatch_admin_auth_failures_total", double(auth.missing), label("reason", "missing"));
+    x.sample("importwatch_admin_auth_failures_total", double(auth.invalid), label("reason", "invalid"));
     return x.take();
 }
 
@@ -236,6 +250,37 @@ core::expected<std::pair<std::string, std::uint16_t>> parse_listen_address(std::
     return std::pair{host, static_cast<std::uint16_t>(port)};
 }
 
+core::expected<admin_settings> load_admin_settings(core::admin_config const& admin) {
+    admin_settings out;
+    out.users = admin.users;
+    out.open_paths = admin.open_paths;
+    out.enable_reload = admin.enable_reload;
+    if (!admin.tls) return out;
+    auto read = [](std::string const& key, std::string const& path) -> core::expected<std::string> {
+        auto text = read_bounded_file(path, admin_max_tls_file_bytes);
+        if (!text) return core::fail("admin.tls." + key + ": " + path + ": " + text.error().message);
+        return std::move(*text);
+    };
+    auto cert = read("cert_file", admin.tls->cert_file);
+    if (!cert) return core::fail(cert.error());
+    auto key = read("key_file", admin.tls->key_file);
+    if (!key) return core::fail(key.error());
+    std::optional<std::string> client_ca;
+    if (admin.tls->client_ca_file) {
+        auto ca = read("client_ca_file", *admin.tls->client_ca_file);
+        if (!ca) return core::fail(ca.error());
+        client_ca = std::move(*ca);
+    }
+    auto ctx = net::make_server_context_from_pem(*cert, *key, client_ca);
+    // The key's text must not linger in freed memory.
+    OPENSSL_cleanse(key->data(), key->size());
+    if (!ctx)
+        return core::fail("admin.tls (" + admin.tls->cert_file + ", " + admin.tls->key_file +
+                          (client_ca ? ", " + *admin.tls->client_ca_file : std::string()) + "): " + ctx.error());
+    out.tls = std::move(*ctx);
+    return out;
+}
+
 struct admin_server::impl {
     engine& engine_;
     reload_fn reload_;
@@ -243,9 +288,55 @@ struct admin_server::impl {
     asio::any_io_executor ex_;
     bool ready_ = false;
     bool reload_enabled_ = false;
+    // Authentication: null when admin.basic_auth is not set.
+    std::shared_ptr<admin_auth> auth_;
+    std::vector<std::string> open_paths_;
+    std::unique_ptr<asio::thread_pool> crypt_worker_;   // made with the first users
+    admin_auth_failures auth_failures_;
+    core::log_throttle auth_log_;
 
     impl(asio::any_io_executor ex, engine& e, reload_fn r)
         : engine_(e), reload_(std::move(r)), ex_(ex) {}
+
+    void apply(admin_settings settings) {
+        reload_enabled_ = settings.enable_reload;
+        open_paths_ = std::move(settings.open_paths);
+        if (server_) server_->set_tls(std::move(settings.tls));
+        if (settings.users.empty()) {
+            auth_.reset();
+        } else if (!auth_ || auth_->users() != settings.users) {
+            // Same users: keep what was verified already.
+            auth_ = std::make_shared<admin_auth>(std::move(settings.users));
+            if (!crypt_worker_) crypt_worker_ = std::make_unique<asio::thread_pool>(1);
+        }
+    }
+
+    /// 401 unless the request may pass: an open path, no users configured,
+    /// or credentials of a configured user.
+    asio::awaitable<std::optional<net::server_reply>> authorize(net::server_request const& req) {
+        if (!auth_) co_return std::nullopt;
+        std::string_view const path = path_of(req.target);
+        if (std::find(open_paths_.begin(), open_paths_.end(), path) != open_paths_.end()) co_return std::nullopt;
+        auto const auth = auth_;   // a reload may replace auth_ meanwhile
+        auto const* header = req.header("authorization");
+        if (header && co_await auth->verify(*header, crypt_worker_->get_executor())) co_return std::nullopt;
+
+        ++(header ? auth_failures_.invalid : auth_failures_.missing);
+        // Never the header, the user or the password: only which path.
+        bool const known = std::find(std::begin(core::admin_paths), std::end(core::admin_paths), path) !=
+                           std::end(core::admin_paths);
+        std::string const what = fmt::format("admin server: refused a request for {} {}", known ? path : "an unknown path",
+                                             header ? "with wrong credentials" : "without credentials");
+        if (auto held = auth_log_.admit(header ? "invalid" : "missing", wall_now())) {
+            if (*held) spdlog::warn("{} ({} more since the last such line)", what, *held);
+            else spdlog::warn("{}", what);
+        }
+        auto r = reply(401, "unauthorized\n");
+        r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"importwatch\"");
+        co_return r;
+    }
+
+    static std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
     static net::server_reply reply(int status, std::string body, std::string type = "text/plain; charset=utf-8") {
         net::server_reply r;
@@ -257,8 +348,7 @@ struct admin_server::impl {
 
     /// The answer, or nullopt for a permitted reload (answered once it ran).
     std::optional<net::server_reply> handle(net::server_request const& req) {
-        std::string_view path = req.target;
-        path = path.substr(0, path.find('?'));
+        std::string_view const path = path_of(req.target);
         // HEAD is GET without the body (net::http_server leaves it out).
         auto only = [&](std::string_view method) -> std::optional<net::server_reply> {
             bool const get = method == "GET";
@@ -278,7 +368,9 @@ struct admin_server::impl {
         }
         if (path == "/metrics") {
             if (auto r = only("GET")) return *r;
-            return reply(200, render_metrics(engine_) + render_admin_metrics(server_ ? server_->stats() : net::server_stats{}),
+            return reply(200,
+                         render_metrics(engine_) +
+                             render_admin_metrics(server_ ? server_->stats() : net::server_stats{}, auth_failures_),
                          "text/plain; version=0.0.4; charset=utf-8");
         }
         if (path == "/v1/watches") {
@@ -302,11 +394,12 @@ admin_server::admin_server(asio::any_io_executor ex, engine& e, reload_fn reload
 
 admin_server::~admin_server() { stop(); }
 
-core::expected<void> admin_server::start(std::string const& listen, bool enable_reload) {
+core::expected<void> admin_server::start(std::string const& listen, admin_settings settings) {
     auto address = parse_listen_address(listen);
     if (!address) return core::fail(address.error());
-    impl_->reload_enabled_ = enable_reload;
     net::server_options o;
+    o.tls = settings.tls;
+    impl_->apply(std::move(settings));
     o.host = address->first;
     o.port = address->second;
     o.name = "admin server";
@@ -334,9 +427,11 @@ void admin_server::stop() {
 }
 
 void admin_server::set_ready(bool ready) { impl_->ready_ = ready; }
+void admin_server::apply(admin_settings settings) { impl_->apply(std::move(settings)); }
 void admin_server::set_reload_enabled(bool enabled) { impl_->reload_enabled_ = enabled; }
 std::uint16_t admin_server::port() const { return impl_->server_ ? impl_->server_->port() : 0; }
 asio::awaitable<net::server_reply> admin_server::answer(std::shared_ptr<impl> self, net::server_request req) {
+    if (auto denied = co_await self->authorize(req)) co_return std::move(*denied);
     if (auto answer = self->handle(req)) co_return std::move(*answer);
     // Coalesced with other reload requests (SIGHUP or POST).
     auto result = co_await self->reload_();

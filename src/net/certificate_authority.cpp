@@ -128,24 +128,31 @@ certificate_authority::~certificate_authority() { delete impl_; }
 
 pem_pair certificate_authority::issue_server_certificate(std::vector<std::string> const& names) const {
     if (names.empty()) throw std::invalid_argument("certificate authority: a server certificate needs a name");
-    auto key = new_p256_key();
-    auto cert = new_certificate(key.get(), names.front());
-    X509* c = cert.get();
-    X509* ca = impl_->cert.get();
-    check(X509_set_issuer_name(c, X509_get_subject_name(ca)), "X509_set_issuer_name");
-
     std::string san;
     for (auto const& n : names) {
         if (!san.empty()) san += ',';
         san += (is_ip_address(n) ? "IP:" : "DNS:") + n;
     }
+    return issue(names.front(), "serverAuth", san);
+}
+
+pem_pair certificate_authority::issue_client_certificate(std::string const& common_name) const {
+    return issue(common_name, "clientAuth", "");
+}
+
+pem_pair certificate_authority::issue(std::string const& common_name, char const* key_use, std::string const& san) const {
+    auto key = new_p256_key();
+    auto cert = new_certificate(key.get(), common_name);
+    X509* c = cert.get();
+    X509* ca = impl_->cert.get();
+    check(X509_set_issuer_name(c, X509_get_subject_name(ca)), "X509_set_issuer_name");
     add_extension(c, ca, NID_basic_constraints, "critical,CA:FALSE");
     add_extension(c, ca, NID_key_usage, "critical,digitalSignature");
-    add_extension(c, ca, NID_ext_key_usage, "serverAuth");
-    add_extension(c, ca, NID_subject_alt_name, san);
+    add_extension(c, ca, NID_ext_key_usage, key_use);
+    if (!san.empty()) add_extension(c, ca, NID_subject_alt_name, san);
     add_extension(c, ca, NID_subject_key_identifier, "hash");
     add_extension(c, ca, NID_authority_key_identifier, "keyid:always");
-    if (X509_sign(c, impl_->key.get(), EVP_sha256()) <= 0) fail("X509_sign (server)");
+    if (X509_sign(c, impl_->key.get(), EVP_sha256()) <= 0) fail(std::string("X509_sign (") + key_use + ")");
     return pem_pair{to_pem(c), to_pem(key.get())};
 }
 

@@ -24,8 +24,11 @@ public:
     /// A server certificate signed by this CA, with the given DNS names and IP
     /// addresses (e.g. {"localhost", "127.0.0.1"}) as subjectAltNames.
     pem_pair issue_server_certificate(std::vector<std::string> const& names) const;
+    /// A client certificate signed by this CA (TLS client authentication).
+    pem_pair issue_client_certificate(std::string const& common_name) const;
 
 private:
+    pem_pair issue(std::string const& common_name, char const* key_use, std::string const& san) const;
     struct impl;
     impl* impl_;
     std::string cert_pem_;

@@ -57,8 +57,9 @@ void log_exception(char const* what, std::exception_ptr e) {
 }
 
 struct session {
-    session(tcp::socket socket, ssl::context* tls_ctx) : delay(socket.get_executor()) {
-        if (tls_ctx) tls.emplace(beast::tcp_stream(std::move(socket)), *tls_ctx);
+    session(tcp::socket socket, std::shared_ptr<ssl::context> tls_ctx)
+        : context(std::move(tls_ctx)), delay(socket.get_executor()) {
+        if (context) tls.emplace(beast::tcp_stream(std::move(socket)), *context);
         else plain.emplace(std::move(socket));
     }
 
@@ -78,6 +79,8 @@ struct session {
         lowest().close();
     }
 
+    // Held for the connection's life: a reload may replace the server's.
+    std::shared_ptr<ssl::context> context;
     std::optional<beast::tcp_stream> plain;
     std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
     asio::steady_timer delay;
@@ -245,7 +248,7 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
                                                        self->options_.max_connections));
                 continue;
             }
-            auto s = std::make_shared<session>(std::move(socket), self->options_.tls.get());
+            auto s = std::make_shared<session>(std::move(socket), self->options_.tls);
             auto const id = ++self->next_id_;
             self->sessions_.emplace(id, s);
             asio::co_spawn(self->ex_, serve(self, s, id),
@@ -264,6 +267,13 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
             s->lowest().expires_after(self->options_.read_timeout);
             auto [ec] = co_await s->tls->async_handshake(ssl::stream_base::server, use_tuple);
             if (ec == beast::error::timeout) self->count_timeout();
+            else if (ec && ec != asio::error::eof && ec != ssl::error::stream_truncated) {
+                // Plain HTTP on a TLS port, no or an untrusted client
+                // certificate, scanners: the connection closes unanswered.
+                // (A bare connect and close, as a TCP probe does, is not counted.)
+                ++self->stats_.tls_failed;
+                self->log_bound("tls_failed", "closed a connection whose TLS handshake failed: " + ec.message());
+            }
             if (ec) {
                 s->abort();
                 co_return;
@@ -467,6 +477,8 @@ core::expected<void> http_server::start() { return impl_->start(); }
 std::uint16_t http_server::port() const { return impl_->port_; }
 
 void http_server::stop() { impl_->stop(); }
+
+void http_server::set_tls(std::shared_ptr<ssl::context> tls) { impl_->options_.tls = std::move(tls); }
 
 server_stats http_server::stats() const {
     auto s = impl_->stats_;

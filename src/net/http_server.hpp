@@ -81,6 +81,7 @@ struct server_stats {
     std::uint64_t refused = 0;             // new connections closed: every slot busy
     std::uint64_t timed_out = 0;           // requests begun but not complete within read_timeout
     std::uint64_t too_large = 0;           // requests refused with 413 or 431
+    std::uint64_t tls_failed = 0;          // TLS handshakes that failed (plain HTTP, no client certificate, …)
     std::size_t open = 0;                  // connections open now
 };
 
@@ -95,6 +96,9 @@ public:
     core::expected<void> start();
     /// The bound port (after start).
     std::uint16_t port() const;
+    /// The TLS context for connections accepted from now on (null: plain
+    /// HTTP); open connections keep theirs. For certificates renewed on reload.
+    void set_tls(std::shared_ptr<ssl::context> tls);
     /// Stops accepting and closes every open connection.
     void stop();
     server_stats stats() const;

@@ -108,8 +108,8 @@ core::expected<std::shared_ptr<ssl::context>> make_server_context(std::string co
     return ctx;
 }
 
-core::expected<std::shared_ptr<ssl::context>> make_server_context_from_pem(std::string const& cert_pem,
-                                                                           std::string const& key_pem) {
+core::expected<std::shared_ptr<ssl::context>> make_server_context_from_pem(
+    std::string const& cert_pem, std::string const& key_pem, std::optional<std::string> const& client_ca_pem) {
     auto ctx = new_context(ssl::context::tls_server, TLS1_2_VERSION);
     if (!ctx) return ctx;
     boost::system::error_code ec;
@@ -122,6 +122,22 @@ core::expected<std::shared_ptr<ssl::context>> make_server_context_from_pem(std::
     if (SSL_CTX_check_private_key((*ctx)->native_handle()) != 1) {
         clear_openssl_errors();
         return core::fail("tls key: key values mismatch with the certificate");
+    }
+    if (client_ca_pem) {
+        if (client_ca_pem->find("-----BEGIN CERTIFICATE-----") == std::string::npos)
+            return core::fail("client ca: no PEM certificate found");
+        (*ctx)->add_certificate_authority(boost::asio::buffer(*client_ca_pem), ec);
+        clear_openssl_errors();
+        if (ec) return core::fail("client ca: " + describe(ec));
+        (*ctx)->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert, ec);
+        if (ec) return core::fail("tls: verify mode: " + describe(ec));
+        // Session resumption with client verification needs a context id,
+        // or OpenSSL refuses resumed handshakes.
+        static constexpr unsigned char session_context[] = "importwatch";
+        if (SSL_CTX_set_session_id_context((*ctx)->native_handle(), session_context, sizeof session_context - 1) != 1) {
+            clear_openssl_errors();
+            return core::fail("tls: cannot set the session id context");
+        }
     }
     return ctx;
 }

@@ -20,8 +20,11 @@ core::expected<std::shared_ptr<ssl::context>> make_client_context_from_pem(std::
 /// A server context from PEM files.
 core::expected<std::shared_ptr<ssl::context>> make_server_context(std::string const& cert_file,
                                                                   std::string const& key_file);
-/// A server context from PEM text (chain: leaf first).
-core::expected<std::shared_ptr<ssl::context>> make_server_context_from_pem(std::string const& cert_pem,
-                                                                           std::string const& key_pem);
+/// A server context from PEM text (chain: leaf first). With `client_ca_pem`,
+/// a client must present a certificate that one of those CAs signed, or the
+/// handshake fails.
+core::expected<std::shared_ptr<ssl::context>> make_server_context_from_pem(
+    std::string const& cert_pem, std::string const& key_pem,
+    std::optional<std::string> const& client_ca_pem = std::nullopt);
 
 } // namespace importwatch::net

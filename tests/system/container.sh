@@ -139,7 +139,9 @@ awk '/^  config.yaml: \|$/ { on = 1; next } on && /^    / { print substr($0, 5);
   deploy/kubernetes/configmap.yaml >"$tmp/k8s-config.yaml"
 grep -q '^watches:' "$tmp/k8s-config.yaml" || fail "no config.yaml found in deploy/kubernetes/configmap.yaml"
 chmod 0644 "$tmp/k8s-config.yaml"
-prun --rm --read-only --network none --no-healthcheck -v "$tmp/k8s-config.yaml:/etc/importwatch/config.yaml:ro" "$image" \
+# IMPORTWATCH_ADMIN_HASH comes from the Secret importwatch-admin in the pod.
+prun --rm --read-only --network none --no-healthcheck -v "$tmp/k8s-config.yaml:/etc/importwatch/config.yaml:ro" \
+  -e 'IMPORTWATCH_ADMIN_HASH=$2b$10$O9ygQGHBAf3dSs2cBFziRO2oNZ/2IOzKq.3.2W6bmUq9eAzi/oUKS' "$image" \
   check --config /etc/importwatch/config.yaml >"$tmp/check.out" 2>&1 ||
   { cat "$tmp/check.out" >&2; fail "check of deploy/kubernetes/configmap.yaml's config"; }
 ok "the Kubernetes example's ConfigMap config passes importwatch check in the image"
