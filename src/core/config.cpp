@@ -33,6 +33,15 @@ bool admin_config::beyond_loopback() const {
     return !is_loopback_host(std::string_view(listen).substr(0, listen.rfind(':')));
 }
 
+bool is_metric_label_name(std::string_view name) {
+    auto const ascii_alpha = [](unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+    if (name.empty() || name.starts_with("__")) return false;
+    if (!ascii_alpha(static_cast<unsigned char>(name.front())) && name.front() != '_') return false;
+    return std::all_of(name.begin(), name.end(), [&](unsigned char c) {
+        return ascii_alpha(c) || (c >= '0' && c <= '9') || c == '_';
+    });
+}
+
 bool is_loopback_host(std::string_view host) {
     if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
         host = host.substr(1, host.size() - 2);

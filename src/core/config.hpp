@@ -74,7 +74,9 @@ struct watch_key {
 struct watch_config {
     std::string name;                          // defaults to key.path()
     watch_key key;
-    std::vector<std::pair<std::string, std::string>> labels;   // sorted by key
+    /// Sorted by key; each key is a metric label name (is_metric_label_name)
+    /// and none is one of watch_info_labels.
+    std::vector<std::pair<std::string, std::string>> labels;
     stall_thresholds stall_after;              // empty: polling's
     std::string origin;                        // "file:line:col" of the entry, for messages
 };
@@ -173,6 +175,14 @@ inline constexpr char const* event_types[] = {
 /// polling's for that status, else polling's default, else
 /// default_stall_after. Terminal statuses are never asked about.
 milliseconds stall_threshold(watch_config const& watch, polling_config const& polling, std::string_view status);
+
+/// The labels importwatch_watch_info gives every watch, in this order; a
+/// watch's configured `labels` follow them and may not reuse their names.
+inline constexpr char const* watch_info_labels[] = {"watch", "project", "environment", "segment", "import_id"};
+
+/// A Prometheus label name a config may use: [a-zA-Z_][a-zA-Z0-9_]*, not
+/// starting with "__" (reserved for Prometheus itself).
+bool is_metric_label_name(std::string_view name);
 
 /// True for 127.0.0.0/8, ::1 and localhost: the only hosts allowed plain http.
 bool is_loopback_host(std::string_view host);

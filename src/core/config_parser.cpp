@@ -250,11 +250,20 @@ public:
         return *u;
     }
 
-    std::vector<std::pair<std::string, std::string>> string_map(val const& node,
-                                                                std::string const& path) const {
+    /// A watch's `labels`: they also become labels of importwatch_watch_info,
+    /// so each key must be a label name that metric does not set already.
+    std::vector<std::pair<std::string, std::string>> labels(val const& node, std::string const& path) const {
         std::vector<std::pair<std::string, std::string>> out;
         for (auto const& e : mapping(node, path, {})) {
-            out.emplace_back(e.key, string(e.value, join(path, e.key)));
+            auto const key_path = join(path, e.key);
+            if (!is_metric_label_name(e.key))
+                fail_at(e.key_node, key_path,
+                        "not a metric label name: must match [a-zA-Z_][a-zA-Z0-9_]* and not start with \"__\"");
+            auto const& own = watch_info_labels;
+            if (std::find(std::begin(own), std::end(own), e.key) != std::end(own))
+                fail_at(e.key_node, key_path,
+                        "importwatch sets this label itself (watch, project, environment, segment, import_id)");
+            out.emplace_back(e.key, string(e.value, key_path));
         }
         return out;
     }
@@ -332,7 +341,7 @@ watch_config parse_watch(parser const& p, val const& node, std::string const& pa
 
     for (auto const& e : entries) {
         if (e.key == "labels") {
-            w.labels = p.string_map(e.value, join(path, e.key));
+            w.labels = p.labels(e.value, join(path, e.key));
             std::sort(w.labels.begin(), w.labels.end());
         } else if (e.key == "stall_after") {
             w.stall_after = parse_stall_after(p, e.value, join(path, e.key));

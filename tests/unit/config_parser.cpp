@@ -202,6 +202,25 @@ BOOST_AUTO_TEST_CASE(bad_configs_give_exact_messages) {
          "c.yaml:8:13: watches[0].labels.team: expected a string"},
         {"duplicate label", watch_a + "    labels: {team: a, team: b}\n",
          "c.yaml:7:23: watches[0].labels.team: duplicate key (first defined at line 7)"},
+        // Labels become labels of importwatch_watch_info too.
+        {"label key not a metric label name", watch_a + "    labels:\n      team: a\n      cost-center: x\n",
+         "c.yaml:9:7: watches[0].labels.cost-center: not a metric label name: must match [a-zA-Z_][a-zA-Z0-9_]* "
+         "and not start with \"__\""},
+        {"label key starting with a digit", watch_a + "    labels: {1team: a}\n",
+         "c.yaml:7:14: watches[0].labels.1team: not a metric label name: must match [a-zA-Z_][a-zA-Z0-9_]* "
+         "and not start with \"__\""},
+        {"label key reserved by Prometheus", watch_a + "    labels: {__name__: a}\n",
+         "c.yaml:7:14: watches[0].labels.__name__: not a metric label name: must match [a-zA-Z_][a-zA-Z0-9_]* "
+         "and not start with \"__\""},
+        {"label key not ASCII", watch_a + "    labels: {\"\xc3\xa9quipe\": a}\n",
+         "c.yaml:7:14: watches[0].labels.\xc3\xa9quipe: not a metric label name: must match [a-zA-Z_][a-zA-Z0-9_]* "
+         "and not start with \"__\""},
+        {"label key set by importwatch", watch_a + "    labels:\n      project: other\n",
+         "c.yaml:8:7: watches[0].labels.project: importwatch sets this label itself (watch, project, environment, "
+         "segment, import_id)"},
+        {"label key watch", watch_a + "    labels: {watch: x}\n",
+         "c.yaml:7:14: watches[0].labels.watch: importwatch sets this label itself (watch, project, environment, "
+         "segment, import_id)"},
         {"reserved header",
          "events:\n  webhooks:\n    - name: ops\n      url: https://h.example/\n"
          "      headers: {Webhook-Signature: forged}\n",
@@ -420,6 +439,16 @@ BOOST_AUTO_TEST_CASE(loopback_urls_may_use_http) {
             BOOST_TEST(cfg.launchdarkly.base_url == "http://" + host + ":8443");   // trailing slash dropped
         }
     }
+}
+
+BOOST_AUTO_TEST_CASE(label_keys_are_metric_label_names) {
+    auto cfg = parse_ok(watch_a + "    labels: {team: a, _private: b, Cost_Center2: c, name: d}\n");
+    std::vector<std::pair<std::string, std::string>> expected = {
+        {"Cost_Center2", "c"}, {"_private", "b"}, {"name", "d"}, {"team", "a"}};
+    BOOST_TEST((cfg.watches[0].labels == expected));
+    for (std::string_view ok : {"a", "_", "_a1", "A_b_9", "watchers"}) BOOST_TEST(is_metric_label_name(ok), ok);
+    for (std::string_view bad : {"", "1a", "a-b", "a.b", "a b", "__x", "__", "\xc3\xa9t\xc3\xa9"})
+        BOOST_TEST(!is_metric_label_name(bad), bad);
 }
 
 BOOST_AUTO_TEST_CASE(variables_are_substituted_and_dollar_dollar_escapes) {
