@@ -18,6 +18,7 @@
 #include "daemon/bounded_file.hpp"
 #include "daemon/clock.hpp"
 #include "daemon/engine.hpp"
+#include "daemon/process_metrics.hpp"
 #include "net/http_server.hpp"
 
 namespace importwatch::daemon {
@@ -63,6 +64,49 @@ std::string label(std::string_view name, std::string_view value) {
     return fmt::format("{}=\"{}\"", name, escape_label(value));
 }
 
+double unix_seconds(core::sys_ms t) { return double(t.time_since_epoch().count()) / 1000.0; }
+
+/// The values of every `status` label: "none" before the first observation,
+/// then the documented statuses and "unknown" (core::status_label).
+std::vector<char const*> status_labels() {
+    std::vector<char const*> out{"none"};
+    for (int i = 0; i <= static_cast<int>(core::import_status::unknown); ++i)
+        out.push_back(core::to_string(static_cast<core::import_status>(i)));
+    return out;
+}
+
+/// Stalled: a stalled event was sent for the current status, which is not terminal.
+bool stalled(watch_slot const& s) { return s.state.stall_reported && !s.state.terminal(); }
+
+/// The labels of importwatch_watch_info: the watch, what it polls, then its
+/// configured labels (valid label names, none of these five; see the config parser).
+std::string watch_info_labels(core::watch_config const& w) {
+    std::string_view const own[] = {w.name, w.key.project, w.key.environment, w.key.segment, w.key.import_id};
+    static_assert(std::size(own) == std::size(core::watch_info_labels));
+    std::string out;
+    for (std::size_t i = 0; i < std::size(own); ++i)
+        out += (i ? "," : "") + label(core::watch_info_labels[i], own[i]);
+    for (auto const& [key, value] : w.labels) out += "," + label(key, value);
+    return out;
+}
+
+/// The process_* families as the Prometheus client libraries name them.
+void process_families(exposition& x) {
+    auto const p = read_process_stats();
+    auto one = [&](char const* name, char const* type, char const* help, std::optional<double> v) {
+        if (!v) return;
+        x.family(name, type, help);
+        x.sample(name, *v);
+    };
+    one("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", p.cpu_seconds);
+    one("process_open_fds", "gauge", "Number of open file descriptors.", p.open_fds);
+    one("process_max_fds", "gauge", "Maximum number of open file descriptors.", p.max_fds);
+    one("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", p.virtual_bytes);
+    one("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", p.resident_bytes);
+    one("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
+        p.start_time_seconds);
+}
+
 boost::json::value time_or_null(std::optional<core::sys_ms> t) {
     if (!t) return nullptr;
     return boost::json::value(core::format_rfc3339(*t));
@@ -79,15 +123,13 @@ std::string render_metrics(engine& e) {
     x.sample("importwatch_build_info", 1, label("version", IMPORTWATCH_VERSION));
 
     std::map<std::string, std::size_t> by_status;
-    for (char const* s : {"none", "preparing", "pending_approval", "ready", "in_progress", "complete", "stopped",
-                          "unknown"})
-        by_status[s] = 0;
-    std::size_t failed = 0, stalled = 0;
+    for (char const* status : status_labels()) by_status[status] = 0;
+    std::size_t failed = 0, stalled_watches = 0;
     for (auto const& s : e.poller().watches()) {
         if (s.removed) continue;
         ++by_status[core::status_label(s.state.status)];
         if (s.state.failure) ++failed;
-        if (s.state.stall_reported && !s.state.terminal()) ++stalled;
+        if (stalled(s)) ++stalled_watches;
     }
     x.family("importwatch_watches", "gauge", "Watches by last observed import status.");
     for (auto const& [status, n] : by_status) x.sample("importwatch_watches", double(n), label("status", status));
@@ -128,8 +170,7 @@ std::string render_metrics(engine& e) {
     x.family("importwatch_rate_limit_paused_until_timestamp_seconds", "gauge",
              "Unix time the current rate-limit pause ends; 0 when not paused.");
     auto const paused = e.poller().paused_until(now);
-    x.sample("importwatch_rate_limit_paused_until_timestamp_seconds",
-             paused ? double(paused->time_since_epoch().count()) / 1000.0 : 0.0);
+    x.sample("importwatch_rate_limit_paused_until_timestamp_seconds", paused ? unix_seconds(*paused) : 0.0);
 
     auto backlog = e.state().backlog();
     std::set<std::string> webhooks;
@@ -161,10 +202,9 @@ std::string render_metrics(engine& e) {
     x.family("importwatch_failed_watches", "gauge", "Watches currently failed.");
     x.sample("importwatch_failed_watches", double(failed));
     x.family("importwatch_stalled_watches", "gauge", "Watches whose status lasted longer than stall_after.");
-    x.sample("importwatch_stalled_watches", double(stalled));
+    x.sample("importwatch_stalled_watches", double(stalled_watches));
     x.family("importwatch_last_successful_poll_timestamp_seconds", "gauge", "Unix time of the last successful poll.");
-    x.sample("importwatch_last_successful_poll_timestamp_seconds",
-             double(m.last_successful_poll.time_since_epoch().count()) / 1000.0);
+    x.sample("importwatch_last_successful_poll_timestamp_seconds", unix_seconds(m.last_successful_poll));
     x.family("importwatch_scheduler_lag_seconds", "gauge", "How late the most overdue poll is.");
     x.sample("importwatch_scheduler_lag_seconds",
              std::chrono::duration<double>(e.poller().scheduler_lag(now)).count());
@@ -178,6 +218,55 @@ std::string render_metrics(engine& e) {
     x.family("importwatch_config_reload_requests_coalesced_total", "counter",
              "Reload requests folded into a reload already pending.");
     x.sample("importwatch_config_reload_requests_coalesced_total", double(m.reload_requests_coalesced));
+
+    x.family("importwatch_api_token_rejected", "gauge",
+             "1 while LaunchDarkly rejects the API token: a poll got HTTP 401 and none has succeeded since.");
+    x.sample("importwatch_api_token_rejected", e.poller().token_rejected() ? 1 : 0);
+    x.family("importwatch_heartbeat_timestamp_seconds", "gauge",
+             fmt::format("Unix time of the event loop's last heartbeat tick (every {}s, also when every import "
+                         "is terminal).",
+                         heartbeat_period.count()));
+    x.sample("importwatch_heartbeat_timestamp_seconds", unix_seconds(e.loop().last_tick()));
+    x.family("importwatch_event_loop_lag_seconds", "gauge", "How late the event loop's last heartbeat tick ran.");
+    x.sample("importwatch_event_loop_lag_seconds", std::chrono::duration<double>(e.loop().lag()).count());
+
+    // One series (or one per status) for each watch, labelled with its name;
+    // a watch removed by a reload is gone from them.
+    std::vector<watch_slot const*> watches;
+    for (auto const& s : e.poller().watches())
+        if (!s.removed) watches.push_back(&s);
+    x.family("importwatch_watch_info", "gauge",
+             "A watch: its name, what it polls and its configured labels; always 1.");
+    for (auto const* s : watches) x.sample("importwatch_watch_info", 1, watch_info_labels(s->config));
+    x.family("importwatch_watch_status", "gauge",
+             "1 for the watch's last observed import status (none before the first), 0 for every other.");
+    auto const statuses = status_labels();
+    for (auto const* s : watches) {
+        std::string_view const current = core::status_label(s->state.status);
+        auto const watch = label("watch", s->config.name);
+        for (char const* status : statuses)
+            x.sample("importwatch_watch_status", current == status ? 1 : 0, watch + "," + label("status", status));
+    }
+    x.family("importwatch_watch_status_since_timestamp_seconds", "gauge",
+             "Unix time the watch's current status was first seen; 0 before the first observation.");
+    for (auto const* s : watches)
+        x.sample("importwatch_watch_status_since_timestamp_seconds",
+                 s->state.status ? unix_seconds(s->state.status_since) : 0.0, label("watch", s->config.name));
+    x.family("importwatch_watch_failed", "gauge",
+             "1 while the watch is failed (a 4xx, or five invalid responses in a row).");
+    for (auto const* s : watches)
+        x.sample("importwatch_watch_failed", s->state.failure ? 1 : 0, label("watch", s->config.name));
+    x.family("importwatch_watch_stalled", "gauge",
+             "1 while the watch's non-terminal status has lasted longer than stall_after.");
+    for (auto const* s : watches)
+        x.sample("importwatch_watch_stalled", stalled(*s) ? 1 : 0, label("watch", s->config.name));
+    x.family("importwatch_watch_last_poll_timestamp_seconds", "gauge",
+             "Unix time of the watch's last poll, whatever its outcome; 0 before the first.");
+    for (auto const* s : watches)
+        x.sample("importwatch_watch_last_poll_timestamp_seconds", s->last_poll ? unix_seconds(*s->last_poll) : 0.0,
+                 label("watch", s->config.name));
+
+    process_families(x);
     return x.take();
 }
 
@@ -213,6 +302,7 @@ std::string render_watches(engine& e) {
     // A rate-limit pause holds every request: a watch due earlier is polled
     // at its end at the soonest.
     auto const paused = e.poller().paused_until(wall_now());
+    bool const token_rejected = e.poller().token_rejected();
     for (auto const& s : e.poller().watches()) {
         if (s.removed) continue;
         auto const next_poll = e.poller().next_poll(s);
@@ -231,6 +321,7 @@ std::string render_watches(engine& e) {
         o["last_poll"] = time_or_null(s.last_poll);
         o["next_poll"] = time_or_null(held && next_poll ? std::max(*next_poll, *paused) : next_poll);
         o["paused_until"] = time_or_null(held ? paused : std::nullopt);
+        o["token_rejected"] = token_rejected;
         out.push_back(std::move(o));
     }
     return core::json_printable(boost::json::serialize(out));
@@ -346,6 +437,19 @@ struct admin_server::impl {
         return r;
     }
 
+    /// Ready: config and state loaded, the state store commits, the event
+    /// loop keeps time. A rejected token or a rate-limit pause is not
+    /// unreadiness: another replica or a restart would fare no better.
+    std::optional<std::string> not_ready_because() const {
+        if (!engine_.started()) return "starting";
+        if (!ready_) return "shutting down";
+        if (engine_.poller().commit_failing()) return "the state store cannot commit";
+        if (!engine_.loop().on_time(std::chrono::steady_clock::now()))
+            return fmt::format("the event loop is late (last heartbeat {:.1f}s late)",
+                               std::chrono::duration<double>(engine_.loop().lag()).count());
+        return std::nullopt;
+    }
+
     /// The answer, or nullopt for a permitted reload (answered once it ran).
     std::optional<net::server_reply> handle(net::server_request const& req) {
         std::string_view const path = path_of(req.target);
@@ -363,8 +467,8 @@ struct admin_server::impl {
         }
         if (path == "/readyz") {
             if (auto r = only("GET")) return *r;
-            bool ok = ready_ && engine_.started() && !engine_.poller().commit_failing();
-            return ok ? reply(200, "ready\n") : reply(503, "not ready\n");
+            auto const why = not_ready_because();
+            return why ? reply(503, "not ready: " + *why + "\n") : reply(200, "ready\n");
         }
         if (path == "/metrics") {
             if (auto r = only("GET")) return *r;

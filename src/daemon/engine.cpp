@@ -9,7 +9,7 @@
 
 namespace importwatch::daemon {
 engine::engine(asio::any_io_executor ex, std::unique_ptr<store::state_store> store)
-    : ex_(ex), store_(std::move(store)) {
+    : ex_(ex), store_(std::move(store)), heartbeat_(ex) {
     dispatcher_ = std::make_unique<webhook_dispatcher>(ex_, *store_, metrics_,
                                                        std::string("importwatch/") + IMPORTWATCH_VERSION);
     auto commit = [this](watch_slot const& slot, core::watch_state const& next,
@@ -109,6 +109,7 @@ core::expected<void> engine::start(core::config const& cfg, secrets s) {
     dispatcher_->configure(targets_for(cfg, s));
     asio::co_spawn(ex_, poller_->run(), log_on_failure("poller"));
     asio::co_spawn(ex_, dispatcher_->run(), log_on_failure("webhook dispatcher"));
+    asio::co_spawn(ex_, heartbeat_.run(), log_on_failure("heartbeat"));
     started_ = true;
     return {};
 }
@@ -127,6 +128,7 @@ core::expected<void> engine::reload(core::config const& cfg, secrets s) {
 asio::awaitable<void> engine::shutdown(std::chrono::milliseconds grace) {
     poller_->stop();
     co_await dispatcher_->stop(grace);
+    heartbeat_.stop();
 }
 
 } // namespace importwatch::daemon

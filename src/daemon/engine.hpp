@@ -13,6 +13,7 @@
 #include "core/expected.hpp"
 #include "core/log_throttle.hpp"
 #include "daemon/config_loader.hpp"
+#include "daemon/heartbeat.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/poller.hpp"
 #include "daemon/webhook_dispatcher.hpp"
@@ -26,7 +27,8 @@ public:
     engine(asio::any_io_executor ex, std::unique_ptr<store::state_store> store);
     ~engine();
 
-    /// Loads the stored watch states and starts polling and delivering.
+    /// Loads the stored watch states and starts polling, delivering and the
+    /// loop's heartbeat.
     core::expected<void> start(core::config const& cfg, secrets s);
     /// Applies a new config (reload); the old one stays on error.
     core::expected<void> reload(core::config const& cfg, secrets s);
@@ -36,6 +38,7 @@ public:
     daemon::poller& poller() { return *poller_; }
     store::state_store& state() { return *store_; }
     metrics& counters() { return metrics_; }
+    heartbeat const& loop() const { return heartbeat_; }
     /// The running config, without its watches (the poller holds those).
     core::config const& current_config() const { return config_; }
     std::size_t watch_count() const { return watch_count_; }
@@ -56,6 +59,7 @@ private:
     std::size_t watch_count_ = 0;
     std::unique_ptr<daemon::poller> poller_;
     std::unique_ptr<webhook_dispatcher> dispatcher_;
+    heartbeat heartbeat_;
     bool started_ = false;
     core::log_throttle outbox_throttle_;
 };

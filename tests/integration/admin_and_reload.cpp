@@ -209,12 +209,13 @@ void check_watch_shape(boost::json::object const& w) {
     for (auto const& kv : w) keys.insert(std::string(kv.key()));
     std::set<std::string> const expected{"name", "project", "environment", "segment", "import_id", "status",
                                          "status_since", "terminal", "failed", "last_error", "last_poll",
-                                         "next_poll", "paused_until"};
+                                         "next_poll", "paused_until", "token_rejected"};
     BOOST_TEST(keys == expected, boost::test_tools::per_element());
     for (char const* k : {"name", "project", "environment", "segment", "import_id"}) BOOST_TEST(w.at(k).is_string());
     BOOST_TEST((w.at("status").is_null() || w.at("status").is_string()));
     BOOST_TEST(w.at("terminal").is_bool());
     BOOST_TEST(w.at("failed").is_bool());
+    BOOST_TEST(w.at("token_rejected").is_bool());
     BOOST_TEST((w.at("last_error").is_null() || w.at("last_error").is_string()));
     for (char const* k : {"status_since", "last_poll", "next_poll", "paused_until"}) {
         BOOST_TEST_INFO(k << " = " << boost::json::serialize(w.at(k)));
