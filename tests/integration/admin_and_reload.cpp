@@ -32,6 +32,7 @@
 #include <boost/json/value.hpp>
 
 #include "common/simulated_launchdarkly.hpp"
+#include "common/promtool.hpp"
 #include "common/testing.hpp"
 #include "net/http_client.hpp"
 #include "net/http_server.hpp"
@@ -223,15 +224,6 @@ void check_watch_shape(boost::json::object const& w) {
     }
     if (w.at("status").is_null()) BOOST_TEST(w.at("status_since").is_null());
     else BOOST_TEST(is_rfc3339(w.at("status_since")));
-}
-
-/// Runs `promtool check metrics` on `text`; nullopt when promtool is absent.
-std::optional<std::pair<int, std::string>> promtool_check(temp_dir const& dir, std::string const& text) {
-    if (std::system("command -v promtool >/dev/null 2>&1") != 0) return std::nullopt;
-    auto in = dir.write("metrics.txt", text);
-    auto out = (dir.path() / "promtool.out").string();
-    int rc = std::system(("promtool check metrics < " + in + " > " + out + " 2>&1").c_str());
-    return std::pair{WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, read_file(out)};
 }
 
 /// A unix datagram socket standing in for systemd's NOTIFY_SOCKET. A thread

@@ -20,6 +20,7 @@
 #include <boost/json/parse.hpp>
 
 #include "common/admin_client.hpp"
+#include "common/promtool.hpp"
 #include "common/simulated_launchdarkly.hpp"
 #include "common/testing.hpp"
 #include "core/time.hpp"
@@ -59,15 +60,6 @@ scrape parse_exposition(std::string text) {
     }
     s.text = std::move(text);
     return s;
-}
-
-/// Runs `promtool check metrics` on `text`; nullopt when promtool is absent.
-std::optional<std::pair<int, std::string>> promtool_check(temp_dir const& dir, std::string const& text) {
-    if (std::system("command -v promtool >/dev/null 2>&1") != 0) return std::nullopt;
-    auto in = dir.write("metrics.txt", text);
-    auto out = (dir.path() / "promtool.out").string();
-    int rc = std::system(("promtool check metrics < " + in + " > " + out + " 2>&1").c_str());
-    return std::pair{WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, read_file(out)};
 }
 
 void require_promtool_clean(temp_dir const& dir, std::string const& text) {

@@ -1,12 +1,10 @@
 #define BOOST_TEST_MODULE config_parser
 #include <boost/test/unit_test.hpp>
 
-#include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "core/config_parser.hpp"
+#include "common/source_file.hpp"
 
 using namespace importwatch::core;
 using namespace std::chrono_literals;
@@ -33,15 +31,6 @@ config parse_ok(std::string const& yaml, env_lookup const& env = test_env) {
     auto r = parse_config(yaml, "c.yaml", env);
     BOOST_TEST_REQUIRE(r.has_value(), (r ? std::string() : r.error()));
     return *r;
-}
-
-std::string read_source_file(std::string const& relative) {
-    auto path = std::filesystem::path(__FILE__).parent_path() / "../.." / relative;
-    std::ifstream in(path);
-    BOOST_TEST_REQUIRE(in.good(), "cannot open " << path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
 }
 
 // A valid watch entry, to append fields to or to leave fields out of.
@@ -731,7 +720,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(shipped_configs)
 
 BOOST_AUTO_TEST_CASE(reference_config_parses_with_every_section_set) {
-    auto cfg = parse_ok(read_source_file("config/reference.yaml"), env_of({}));
+    auto cfg = parse_ok(importwatch::testing::read_source_file("config/reference.yaml"), env_of({}));
     BOOST_TEST(cfg.launchdarkly.base_url == "https://app.launchdarkly.com");
     BOOST_TEST(cfg.polling.status_intervals.size() == 4u);
     BOOST_TEST_REQUIRE(cfg.watches.size() == 1u);
@@ -747,7 +736,7 @@ BOOST_AUTO_TEST_CASE(reference_config_parses_with_every_section_set) {
 }
 
 BOOST_AUTO_TEST_CASE(example_config_runs_on_defaults) {
-    auto cfg = parse_ok(read_source_file("config/example.yaml"), env_of({}));
+    auto cfg = parse_ok(importwatch::testing::read_source_file("config/example.yaml"), env_of({}));
     BOOST_TEST(cfg.launchdarkly.base_url == "https://app.launchdarkly.com");
     BOOST_TEST(cfg.launchdarkly.token_env == "LD_API_TOKEN");
     BOOST_TEST(!cfg.launchdarkly.token_file.has_value());

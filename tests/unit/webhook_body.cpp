@@ -2,15 +2,13 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include <boost/json.hpp>
 
 #include "core/untrusted_text.hpp"
 #include "core/webhook_body.hpp"
+#include "common/source_file.hpp"
 
 namespace json = boost::json;
 using namespace importwatch::core;
@@ -19,16 +17,7 @@ namespace {
 
 std::string const base_url = "https://app.launchdarkly.com";
 
-std::string read_source_file(std::string const& relative) {
-    auto path = std::filesystem::path(__FILE__).parent_path() / "../.." / relative;
-    std::ifstream in(path);
-    BOOST_TEST_REQUIRE(in.good(), "cannot open " << path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-std::string const events_doc = read_source_file("docs/events.md");
+std::string const events_doc = importwatch::testing::read_source_file("docs/events.md");
 
 /// The fenced block that follows `anchor` in docs/events.md.
 std::string doc_block_after(std::string const& anchor) {
