@@ -247,7 +247,7 @@ BOOST_AUTO_TEST_CASE(outcomes_recorded_together_each_take_effect) {
     auto heads = st->delivery_heads();
     BOOST_TEST_REQUIRE(heads->size() == 3u);
     std::map<std::string, store::delivery> by;
-    for (auto const& h : *heads) by[h.watch] = h;
+    for (auto const& h : *heads) by[h.watch_path] = h;
 
     using kind = state_store::outcome::kind;
     std::vector<state_store::outcome> outcomes(3);
@@ -267,7 +267,7 @@ BOOST_AUTO_TEST_CASE(outcomes_recorded_together_each_take_effect) {
 
     heads = st->delivery_heads();
     by.clear();
-    for (auto const& h : *heads) by[h.watch] = h;
+    for (auto const& h : *heads) by[h.watch_path] = h;
     BOOST_TEST(by.at("A").sequence == 2u);              // delivered: the next event is the head
     BOOST_TEST(by.at("B").sequence == 1u);              // retried: still the head, rescheduled
     BOOST_TEST(by.at("B").attempts == 1);
