@@ -252,7 +252,7 @@ wait_for "importwatch.service failed" 10 prop_is ActiveState failed
 sleep 3   # RestartSec=1s in the test: a restart would have come by now
 [[ $(prop ActiveState) == failed && $(prop NRestarts) == "$restarts" ]] \
   || fail "a config error was restarted (state $(prop ActiveState), restarts $(prop NRestarts), before $restarts)"
-journal_has 'Main process exited, code=exited, status=2/' || fail "no exit 2 of importwatch run in the journal"
+wait_for "the journal records exit 2 of importwatch run" 10 journal_has 'Main process exited, code=exited, status=2/'
 ok "a config error at start (run exits 2) leaves the unit failed, not restarting (NRestarts $restarts)"
 put_config added
 in_c systemctl start importwatch.service || fail "start after fixing the config"
