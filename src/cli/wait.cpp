@@ -1,7 +1,6 @@
 // `importwatch wait`: block a CI pipeline until imports land.
 #include <csignal>
 #include <iostream>
-#include <regex>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -12,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/url.hpp"
+#include "core/watch_key.hpp"
 #include "cli/commands.hpp"
 #include "daemon/config_loader.hpp"
 #include "daemon/log_sink.hpp"
@@ -25,24 +25,8 @@ using namespace std::chrono_literals;
 
 /// The config `wait PROJECT/ENVIRONMENT/SEGMENT/IMPORT_ID` stands for.
 core::expected<core::config> config_for_import(wait_options const& o) {
-    static std::regex const key("[A-Za-z0-9._-]+");
-    std::vector<std::string> parts;
-    std::string part;
-    for (char c : *o.import_path) {
-        if (c == '/') {
-            parts.push_back(std::move(part));
-            part.clear();
-        } else {
-            part += c;
-        }
-    }
-    parts.push_back(std::move(part));
-    if (parts.size() != 4)
-        return core::fail("\"" + *o.import_path + "\": expected PROJECT/ENVIRONMENT/SEGMENT/IMPORT_ID");
-    for (std::size_t i = 0; i < 4; ++i) {
-        if (!std::regex_match(parts[i], key) || (i < 3 && (parts[i] == "." || parts[i] == "..")))
-            return core::fail("\"" + *o.import_path + "\": each part must match [A-Za-z0-9._-]+");
-    }
+    auto key = core::parse_watch_key(*o.import_path);
+    if (!key) return core::fail(key.error());
     core::config cfg;
     cfg.file = "(command line)";
     if (o.base_url) cfg.launchdarkly.base_url = *o.base_url;
@@ -54,7 +38,7 @@ core::expected<core::config> config_for_import(wait_options const& o) {
     cfg.launchdarkly.ca_file = o.ca_file;
     cfg.polling.interval = o.interval.value_or(10s);
     core::watch_config w;
-    w.key = {parts[0], parts[1], parts[2], parts[3]};
+    w.key = std::move(*key);
     w.name = w.key.path();
     cfg.watches.push_back(std::move(w));
     return cfg;

@@ -9,10 +9,6 @@
 
 namespace importwatch::core {
 
-std::string watch_key::path() const {
-    return project + "/" + environment + "/" + segment + "/" + import_id;
-}
-
 bool webhook_config::accepts(std::string_view type, std::string_view watch_name) const {
     bool type_ok = types.empty() || std::find(types.begin(), types.end(), type) != types.end();
     bool watch_ok =

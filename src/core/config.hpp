@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/time.hpp"
+#include "core/watch_key.hpp"
 
 namespace importwatch::core {
 
@@ -58,19 +59,7 @@ struct polling_config {
     backoff_policy backoff;
 };
 
-/// A watch's identity: what it polls. `name` is only a label.
-struct watch_key {
-    std::string project;
-    std::string environment;
-    std::string segment;
-    std::string import_id;
-
-    /// "project/environment/segment/import_id" — also the CloudEvent subject
-    /// and the key of the watch's row in the state store.
-    std::string path() const;
-    auto operator<=>(watch_key const&) const = default;
-};
-
+/// A watch: what it polls (`key`); `name` is only a label.
 struct watch_config {
     std::string name;                          // defaults to key.path()
     watch_key key;
@@ -112,6 +101,7 @@ struct webhook_config {
 
     /// Whether an event of `type` for watch `watch_name` goes to this webhook.
     bool accepts(std::string_view type, std::string_view watch_name) const;
+    bool operator==(webhook_config const&) const = default;
 };
 
 struct state_config {
@@ -161,13 +151,6 @@ struct config {
     admin_config admin;
     reload_config reload;
     milliseconds shutdown_grace = 5s;
-};
-
-/// All event types (docs/events.md), for webhook `types` validation.
-inline constexpr char const* event_types[] = {
-    "importwatch.import.status_changed", "importwatch.import.file_status_changed",
-    "importwatch.import.stalled",        "importwatch.watch.failed",
-    "importwatch.watch.recovered",
 };
 
 /// How long `status` may last for `watch` before import.stalled (0 = never):

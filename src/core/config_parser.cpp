@@ -12,6 +12,7 @@
 
 #include "core/basic_auth.hpp"
 #include "core/duration.hpp"
+#include "core/event.hpp"
 #include "core/import.hpp"
 #include "core/spelling.hpp"
 #include "core/url.hpp"
@@ -40,10 +41,6 @@ std::string join(std::string const& path, std::string_view key) {
 
 std::string index(std::string const& path, std::size_t i) {
     return path + "[" + std::to_string(i) + "]";
-}
-
-bool is_key_char(unsigned char c) {
-    return std::isalnum(c) || c == '.' || c == '_' || c == '-';
 }
 
 bool is_env_name(std::string_view s) {
@@ -278,8 +275,7 @@ private:
 std::vector<std::string_view> const watch_keys = {
     "name", "project", "environment", "segment", "import_id", "labels", "stall_after"};
 
-std::vector<std::string_view> const non_terminal_statuses = {"preparing", "pending_approval", "ready",
-                                                             "in_progress"};
+std::vector<std::string_view> const non_terminal_statuses(polled_status_names.begin(), polled_status_names.end());
 
 /// `stall_after`: one duration (a default alone) or a mapping of
 /// non-terminal statuses and `default` to durations.
@@ -326,11 +322,9 @@ watch_config parse_watch(parser const& p, val const& node, std::string const& pa
         std::string field_path = join(path, field);
         if (it == entries.end()) p.fail_at(node, field_path, "missing required key" + which);
         out = p.string(it->value, field_path);
-        bool ok = !out.empty() && std::all_of(out.begin(), out.end(), [](unsigned char c) { return is_key_char(c); });
-        if (!dots_allowed && (out == "." || out == "..")) ok = false;
-        if (!ok) {
+        if (!valid_key_part(out, dots_allowed)) {
             p.fail_at(it->value, field_path,
-                      std::string("must match [A-Za-z0-9._-]+") +
+                      "must match " + std::string(key_part_syntax) +
                           (dots_allowed ? "" : " and not be \".\" or \"..\"") + which);
         }
     };

@@ -14,22 +14,9 @@ namespace {
 namespace json = boost::json;
 
 // {base_url}/api/v2/segments/{p}/{e}/{s}/imports/{id}: the resource polled.
-// The key parts are validated to [A-Za-z0-9._-]+, so they need no escaping.
 std::string source_of(std::string_view base_url, watch_key const& key) {
     while (!base_url.empty() && base_url.back() == '/') base_url.remove_suffix(1);
-    std::string s;
-    s.reserve(base_url.size() + 32 + key.project.size() + key.environment.size() +
-              key.segment.size() + key.import_id.size());
-    s.append(base_url)
-        .append("/api/v2/segments/")
-        .append(key.project)
-        .append("/")
-        .append(key.environment)
-        .append("/")
-        .append(key.segment)
-        .append("/imports/")
-        .append(key.import_id);
-    return s;
+    return std::string(base_url) + import_path(key);
 }
 
 // Room for `"files":[]` and the `_importwatch` note when shortening.

@@ -1,5 +1,6 @@
 #pragma once
 // CloudEvents 1.0 (structured mode) for the five event types. See docs/events.md.
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -17,6 +18,10 @@ inline constexpr std::string_view file_status_changed_type = "importwatch.import
 inline constexpr std::string_view stalled_type = "importwatch.import.stalled";
 inline constexpr std::string_view watch_failed_type = "importwatch.watch.failed";
 inline constexpr std::string_view watch_recovered_type = "importwatch.watch.recovered";
+/// All of them (a webhook's `types` must name these).
+inline constexpr std::array<std::string_view, 5> event_types{
+    status_changed_type, file_status_changed_type, stalled_type, watch_failed_type, watch_recovered_type,
+};
 
 /// An event carries the Import object whole when it serializes to at most
 /// this many bytes; a larger one is shortened (bounded_import).

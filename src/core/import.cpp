@@ -68,35 +68,15 @@ expected<std::vector<import_file>> decode_files(json::object const& obj) {
 } // namespace
 
 import_status classify_status(std::string_view status) {
-    if (status == "preparing") return import_status::preparing;
-    if (status == "pending_approval") return import_status::pending_approval;
-    if (status == "ready") return import_status::ready;
-    if (status == "in_progress") return import_status::in_progress;
-    if (status == "complete") return import_status::complete;
-    if (status == "stopped") return import_status::stopped;
+    for (auto const s : known_statuses)
+        if (status == to_string(s)) return s;
     return import_status::unknown;
 }
 
-char const* to_string(import_status status) {
-    switch (status) {
-    case import_status::preparing: return "preparing";
-    case import_status::pending_approval: return "pending_approval";
-    case import_status::ready: return "ready";
-    case import_status::in_progress: return "in_progress";
-    case import_status::complete: return "complete";
-    case import_status::stopped: return "stopped";
-    case import_status::unknown: break;
-    }
-    return "unknown";
-}
+bool is_terminal(std::string_view status) { return is_terminal(classify_status(status)); }
 
-char const* status_label(std::optional<std::string> const& status) {
-    return status ? to_string(classify_status(*status)) : "none";
-}
-
-bool is_terminal(std::string_view status) {
-    auto const s = classify_status(status);
-    return s == import_status::complete || s == import_status::stopped;
+std::string_view status_label(std::optional<std::string> const& status) {
+    return status ? to_string(classify_status(*status)) : status_labels.front();
 }
 
 expected<import_snapshot> decode_import(std::string_view body) {

@@ -9,21 +9,9 @@
 #include <boost/json/value.hpp>
 
 #include "core/expected.hpp"
+#include "core/import_status.hpp"
 
 namespace importwatch::core {
-
-/// LD documents these statuses; anything else is kept verbatim as unknown.
-enum class import_status { preparing, pending_approval, ready, in_progress, complete, stopped, unknown };
-
-import_status classify_status(std::string_view status);
-/// The status as a metric label: the documented name, or "unknown".
-char const* to_string(import_status status);
-/// A watch's last status as a metric label: "none" before the first
-/// observation, else to_string(classify_status(…)). Never server text, so a
-/// server inventing statuses cannot grow /metrics.
-char const* status_label(std::optional<std::string> const& status);
-/// complete and stopped end a watch; unknown statuses are non-terminal.
-bool is_terminal(std::string_view status);
 
 struct import_file {
     std::string filename;

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/untrusted_text.hpp"
+
 namespace importwatch::core {
 
 namespace {
@@ -159,13 +161,6 @@ std::optional<clock_time> parse_clock(cursor& c) {
     auto const s = c.digits(2);
     if (!s) return std::nullopt;
     return clock_time{*h, *m, *s};
-}
-
-std::string_view trim(std::string_view s) {
-    auto const is_space = [](char c) { return c == ' ' || c == '\t'; };
-    while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-    return s;
 }
 
 // "Sun, 06 Nov 1994 08:49:37 GMT"

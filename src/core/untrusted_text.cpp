@@ -83,6 +83,13 @@ std::string rewrite(std::string_view s, Escape escape, Invalid invalid) {
 
 } // namespace
 
+std::string_view trim(std::string_view s) {
+    auto const is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+    while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+    while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+    return s;
+}
+
 std::string truncated(std::string_view s, std::size_t max_bytes) {
     if (s.size() <= max_bytes) return std::string(s);
     std::size_t n = max_bytes;

@@ -20,6 +20,10 @@ inline constexpr std::size_t max_peer_text = 256;
 /// (never half a UTF-8 sequence) followed by "…".
 std::string truncated(std::string_view s, std::size_t max_bytes = max_peer_text);
 
+/// `s` without the ASCII whitespace around it (space, tab, CR, LF): header
+/// values, dates, secrets read from files.
+std::string_view trim(std::string_view s);
+
 /// Whether code point `cp` is one of those escaped (see above).
 bool is_unsafe_code_point(char32_t cp);
 

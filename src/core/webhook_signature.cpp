@@ -5,6 +5,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "core/untrusted_text.hpp"
+
 namespace importwatch::core {
 
 namespace {
@@ -21,13 +23,6 @@ int sextet(char c) {
     if (c == '+') return 62;
     if (c == '/') return 63;
     return -1;
-}
-
-std::string_view trim(std::string_view s) {
-    auto const is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-    while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-    return s;
 }
 
 } // namespace

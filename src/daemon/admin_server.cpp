@@ -66,15 +66,6 @@ std::string label(std::string_view name, std::string_view value) {
 
 double unix_seconds(core::sys_ms t) { return double(t.time_since_epoch().count()) / 1000.0; }
 
-/// The values of every `status` label: "none" before the first observation,
-/// then the documented statuses and "unknown" (core::status_label).
-std::vector<char const*> status_labels() {
-    std::vector<char const*> out{"none"};
-    for (int i = 0; i <= static_cast<int>(core::import_status::unknown); ++i)
-        out.push_back(core::to_string(static_cast<core::import_status>(i)));
-    return out;
-}
-
 /// Stalled: a stalled event was sent for the current status, which is not terminal.
 bool stalled(watch_slot const& s) { return s.state.stall_reported && !s.state.terminal(); }
 
@@ -122,8 +113,8 @@ std::string render_metrics(engine& e) {
     x.family("importwatch_build_info", "gauge", "Build information.");
     x.sample("importwatch_build_info", 1, label("version", IMPORTWATCH_VERSION));
 
-    std::map<std::string, std::size_t> by_status;
-    for (char const* status : status_labels()) by_status[status] = 0;
+    std::map<std::string_view, std::size_t> by_status;
+    for (auto const status : core::status_labels) by_status[status] = 0;
     std::size_t failed = 0, stalled_watches = 0;
     for (auto const& s : e.poller().watches()) {
         if (s.removed) continue;
@@ -240,11 +231,10 @@ std::string render_metrics(engine& e) {
     for (auto const* s : watches) x.sample("importwatch_watch_info", 1, watch_info_labels(s->config));
     x.family("importwatch_watch_status", "gauge",
              "1 for the watch's last observed import status (none before the first), 0 for every other.");
-    auto const statuses = status_labels();
     for (auto const* s : watches) {
         std::string_view const current = core::status_label(s->state.status);
         auto const watch = label("watch", s->config.name);
-        for (char const* status : statuses)
+        for (auto const status : core::status_labels)
             x.sample("importwatch_watch_status", current == status ? 1 : 0, watch + "," + label("status", status));
     }
     x.family("importwatch_watch_status_since_timestamp_seconds", "gauge",

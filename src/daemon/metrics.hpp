@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/import_status.hpp"
 #include "core/poll_decision.hpp"
 #include "core/time.hpp"
 
@@ -45,7 +46,7 @@ inline constexpr char const* limit_names[] = {
 struct metrics {
     std::array<std::uint64_t, 6> polls{};     // by core::poll_result
     histogram poll_duration{{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
-    std::array<std::uint64_t, 7> transitions{};           // by core::import_status (never server text)
+    std::array<std::uint64_t, core::import_status_count> transitions{};   // by core::import_status (never server text)
     /// Times a bound against bad input was reached, by limit (limit_names).
     std::map<std::string, std::uint64_t, std::less<>> limits_reached;
     std::uint64_t rate_limit_pauses = 0;

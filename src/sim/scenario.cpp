@@ -11,6 +11,7 @@
 
 #include "core/duration.hpp"
 #include "core/spelling.hpp"
+#include "core/watch_key.hpp"
 
 namespace importwatch::sim {
 
@@ -45,14 +46,6 @@ constexpr std::array<std::string_view, 12> fault_keys{
     "type", "from", "until", "count", "probability", "status", "retry_after", "retry_after_date", "reset_in", "delay",
     "files", "length",
 };
-
-bool valid_key(std::string_view s) {
-    if (s.empty() || s == "." || s == "..") return false;
-    return std::all_of(s.begin(), s.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-               c == '_' || c == '-';
-    });
-}
 
 class parser {
 public:
@@ -148,7 +141,9 @@ private:
     std::string identifier(mapping const& m, YAML::Node const& node, std::string const& path,
                            std::string const& key) const {
         auto value = required_string(m, node, path, key);
-        if (!valid_key(value)) fail_at(m.find(key)->value, join(path, key), "must match [A-Za-z0-9._-]+");
+        // Stricter than a watch's import_id: no "." or ".." anywhere.
+        if (!core::valid_key_part(value, false))
+            fail_at(m.find(key)->value, join(path, key), "must match " + std::string(core::key_part_syntax));
         return value;
     }
 

@@ -12,6 +12,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "core/time.hpp"
+#include "core/watch_key.hpp"
 #include "net/http_server.hpp"
 
 namespace importwatch::sim {
@@ -22,7 +23,6 @@ namespace json = boost::json;
 using std::chrono::steady_clock;
 using std::chrono::system_clock;
 
-constexpr std::string_view api_prefix = "/api/v2/segments/";
 // Big enough never to look like a limit to the daemon; they count down within
 // a ten-second window like LaunchDarkly's, but never reach 0 on their own
 // (remaining_zero and rate_limit faults do that on purpose).
@@ -36,29 +36,6 @@ struct live_fault {
     std::optional<std::uint64_t> remaining;   // count left; nullopt = unlimited
     std::uint64_t served = 0;                 // requests it applied to so far
 };
-
-struct route {
-    std::string path;   // p/e/s/i
-};
-
-// /api/v2/segments/{p}/{e}/{s}/imports/{id}[?query] -> "p/e/s/id".
-std::optional<route> match_route(std::string_view target) {
-    if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
-    if (!target.starts_with(api_prefix)) return std::nullopt;
-    target.remove_prefix(api_prefix.size());
-    std::vector<std::string_view> parts;
-    while (true) {
-        auto const slash = target.find('/');
-        parts.push_back(target.substr(0, slash));
-        if (slash == std::string_view::npos) break;
-        target.remove_prefix(slash + 1);
-    }
-    if (parts.size() != 5 || parts[3] != "imports") return std::nullopt;
-    for (auto p : parts)
-        if (p.empty()) return std::nullopt;
-    return route{std::string(parts[0]) + "/" + std::string(parts[1]) + "/" + std::string(parts[2]) + "/" +
-                 std::string(parts[4])};
-}
 
 // Faults that rewrite the Import body need an import to rewrite.
 bool needs_import(fault_type t) {
@@ -155,8 +132,7 @@ struct simulator::impl {
             for (auto const& f : step.files) files.push_back(json::object{{"filename", f.filename}, {"status", f.status}});
             o["files"] = std::move(files);
         }
-        auto const href = std::string(api_prefix) + imp.project + "/" + imp.environment + "/" + imp.segment +
-                          "/imports/" + imp.import_id;
+        auto const href = core::import_path({imp.project, imp.environment, imp.segment, imp.import_id});
         o["_links"] = json::object{{"self", json::object{{"href", href}, {"type", "application/json"}}}};
         return o;
     }
@@ -220,15 +196,15 @@ struct simulator::impl {
             r.headers.emplace_back("Allow", "GET");
             return r;
         }
-        auto const rt = match_route(req.target);
-        if (!rt) return error_reply(404, "not_found", "Invalid resource identifier");
+        auto const key = core::key_of_import_path(req.target);
+        if (!key) return error_reply(404, "not_found", "Invalid resource identifier");
         if (token_) {
             auto const* auth = req.header("authorization");
             if (!auth || *auth != *token_) return error_reply(401, "unauthorized", "Invalid access token");
         }
 
         auto const t = scenario_time(steady_now);
-        auto it = imports_.find(rt->path);
+        auto it = imports_.find(key->path());
         bool const known = it != imports_.end();
         live_fault* live = pick_fault(known ? &it->second.second : nullptr, known, t);
         fault const* f = live ? &live->spec : nullptr;

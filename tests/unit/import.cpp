@@ -282,4 +282,20 @@ BOOST_AUTO_TEST_CASE(status_labels_are_the_known_statuses_or_unknown) {
     BOOST_TEST(std::string(status_label(std::string("unknown"))) == "unknown");
 }
 
+BOOST_AUTO_TEST_CASE(one_status_table_feeds_labels_and_config_keys) {
+    // Every label is "none", a documented status or "unknown", each once, and
+    // every documented status classifies back to itself.
+    std::vector<std::string> labels(status_labels.begin(), status_labels.end());
+    BOOST_TEST(labels == (std::vector<std::string>{"none", "preparing", "pending_approval", "ready", "in_progress",
+                                                   "complete", "stopped", "unknown"}),
+               boost::test_tools::per_element());
+    for (auto const s : known_statuses) BOOST_TEST((classify_status(to_string(s)) == s));
+    // The per-status config keys are exactly the documented non-terminal statuses.
+    std::vector<std::string> polled;
+    for (auto const s : known_statuses)
+        if (!is_terminal(s)) polled.emplace_back(to_string(s));
+    BOOST_TEST(polled == std::vector<std::string>(polled_status_names.begin(), polled_status_names.end()),
+               boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
