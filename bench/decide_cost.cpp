@@ -32,11 +32,10 @@ std::string import_body(std::string const& status) {
 core::http_outcome ok_reply(std::string body) {
     core::http_reply r;
     r.status = 200;
-    r.headers.content_type = "application/json";
-    r.headers.date = "Sat, 28 Nov 2026 19:37:20 GMT";
-    r.headers.global_remaining = "4990";
-    r.headers.route_remaining = "490";
-    r.headers.ratelimit_reset = "1764358650000";
+    r.headers = {{"Date", "Sat, 28 Nov 2026 19:37:20 GMT"},
+                 {"X-Ratelimit-Reset", "1764358650000"},
+                 {"X-Ratelimit-Global-Remaining", "4990"},
+                 {"X-Ratelimit-Route-Remaining", "490"}};
     r.body = std::move(body);
     return r;
 }

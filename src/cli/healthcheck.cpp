@@ -36,7 +36,8 @@ int healthcheck_command(std::string const& url_text, std::optional<std::string> 
     net::http_client client(ioc.get_executor(), o);
     int rc = exit_failure;
     auto ask = [&]() -> asio::awaitable<void> {
-        net::client_request request{"GET", url->target, {}, {}};
+        net::client_request request;
+        request.target = url->target;
         auto r = co_await client.send(std::move(request));
         if (r && r->status == 200) rc = exit_ok;
         else if (r) std::cerr << "importwatch: " << url->redacted() << " answered " << r->status << "\n";

@@ -2,7 +2,7 @@
 
 #include <array>
 
-#include "core/rate_limit_gate.hpp"
+#include "core/http_headers.hpp"
 #include "core/untrusted_text.hpp"
 
 namespace importwatch::core {
@@ -53,7 +53,7 @@ delivery_verdict judge_delivery(http_outcome const& outcome, int attempts, sys_m
         // 410 Gone: the receiver says this endpoint will never take it.
         if (status == 410) return {delivery_verdict::dead, {}, "HTTP 410 Gone"};
         error = describe_status(status);
-        retry_after = retry_after_wait(outcome->headers.retry_after, 0ms, now);
+        retry_after = retry_after_wait(outcome->header(retry_after_header), 0ms, now);
     } else {
         error = to_text(outcome.error());
     }

@@ -3,25 +3,30 @@
 // knows nothing of imports or webhooks), judged by core.
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/expected.hpp"
 
 namespace importwatch::core {
 
-/// The response headers importwatch acts on (raw values, unparsed).
-struct response_headers {
-    std::optional<std::string> retry_after;
-    std::optional<std::string> date;
-    std::optional<std::string> ratelimit_reset;          // X-Ratelimit-Reset (epoch ms)
-    std::optional<std::string> global_remaining;         // X-Ratelimit-Global-Remaining
-    std::optional<std::string> route_remaining;          // X-Ratelimit-Route-Remaining
-    std::optional<std::string> content_type;
+/// Header names compare ASCII case-insensitively (RFC 9110 §5.1).
+bool same_header_name(std::string_view a, std::string_view b);
+
+struct header_field {
+    std::string name;
+    std::string value;
 };
 
 struct http_reply {
     int status = 0;
-    response_headers headers;
+    /// The headers the request asked to keep, as received (no parsing): a
+    /// reply holds only what someone reads.
+    std::vector<header_field> headers;
     std::string body;
+
+    /// The first kept header named `name` (ASCII case-insensitive).
+    std::optional<std::string_view> header(std::string_view name) const;
 };
 
 enum class failure_kind {

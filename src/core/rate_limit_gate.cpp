@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include "core/backoff.hpp"
+#include "core/http_headers.hpp"
+#include "core/untrusted_text.hpp"
 
 namespace importwatch::core {
 
@@ -21,32 +23,8 @@ double capacity_for(double rate) { return std::max(1.0, rate); }
 
 bool uncapped(double rate) { return !(rate > 0.0); }
 
-std::string_view trim(std::string_view s) {
-    auto const is_space = [](char c) { return c == ' ' || c == '\t'; };
-    while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-    return s;
-}
-
-/// A whole header value as a non-negative integer (digits only).
-std::optional<std::uint64_t> parse_unsigned(std::string_view s) {
-    s = trim(s);
-    if (s.empty()) return std::nullopt;
-    std::uint64_t v = 0;
-    auto const [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec == std::errc::result_out_of_range) {
-        // All digits but too big: saturate (still "a very long time").
-        bool const all_digits =
-            std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-        if (all_digits) return std::numeric_limits<std::uint64_t>::max();
-        return std::nullopt;
-    }
-    if (ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
-    return v;
-}
-
 /// X-Ratelimit-Reset (epoch ms, server clock) as a local instant.
-std::optional<sys_ms> reset_local(std::optional<std::string> const& reset, milliseconds offset) {
+std::optional<sys_ms> reset_local(std::optional<std::string_view> reset, milliseconds offset) {
     if (!reset) return std::nullopt;
     auto const s = trim(*reset);
     std::int64_t v = 0;
@@ -56,9 +34,9 @@ std::optional<sys_ms> reset_local(std::optional<std::string> const& reset, milli
     return sys_ms{milliseconds{v}} - offset;
 }
 
-bool says_zero(std::optional<std::string> const& remaining) {
+bool says_zero(std::optional<std::string_view> remaining) {
     if (!remaining) return false;
-    auto const v = parse_unsigned(*remaining);
+    auto const v = parse_header_unsigned(*remaining);
     return v && *v == 0;
 }
 
@@ -99,8 +77,8 @@ sys_ms rate_limit_gate::acquire(sys_ms now, random_source& rng) {
 
 rate_limit_gate::verdict rate_limit_gate::observe(http_reply const& reply, sys_ms now,
                                                   random_source& rng) {
-    auto const offset = server_clock_offset(reply.headers.date, now);
-    auto const reset = reset_local(reply.headers.ratelimit_reset, offset);
+    auto const offset = server_clock_offset(reply.header(date_header), now);
+    auto const reset = reset_local(reply.header(reset_header), offset);
 
     auto const extend = [&](sys_ms until) {
         auto const covered_from = std::max(now, paused_until_);
@@ -113,7 +91,7 @@ rate_limit_gate::verdict rate_limit_gate::observe(http_reply const& reply, sys_m
     if (reply.status == 429) {
         ++consecutive_429_;
         milliseconds wait{0};
-        if (auto const ra = retry_after_wait(reply.headers.retry_after, offset, now)) {
+        if (auto const ra = retry_after_wait(reply.header(retry_after_header), offset, now)) {
             wait = std::max(wait, std::clamp(*ra, milliseconds{0}, max_header_wait));
         }
         if (reset) {
@@ -125,7 +103,7 @@ rate_limit_gate::verdict rate_limit_gate::observe(http_reply const& reply, sys_m
     }
 
     consecutive_429_ = 0;
-    if ((says_zero(reply.headers.global_remaining) || says_zero(reply.headers.route_remaining)) &&
+    if ((says_zero(reply.header(global_remaining_header)) || says_zero(reply.header(route_remaining_header))) &&
         reset && *reset > now) {
         auto const until = std::min(*reset, now + max_header_wait);
         // Responses still in flight repeat the same reset: only a hold that
@@ -133,32 +111,6 @@ rate_limit_gate::verdict rate_limit_gate::observe(http_reply const& reply, sys_m
         if (until > paused_until_) return extend(until);
     }
     return verdict{};
-}
-
-std::optional<milliseconds> retry_after_wait(std::optional<std::string> const& retry_after,
-                                             milliseconds server_offset, sys_ms now) {
-    if (!retry_after) return std::nullopt;
-    auto const text = trim(*retry_after);
-    if (!text.empty() && text.front() >= '0' && text.front() <= '9') {
-        auto const secs = parse_unsigned(text);
-        if (!secs) return std::nullopt;
-        // Saturate absurd values; the caller caps the wait anyway.
-        constexpr std::uint64_t max_secs = max_sane_ms / 1000;
-        return milliseconds{static_cast<milliseconds::rep>(std::min(*secs, max_secs) * 1000)};
-    }
-    auto const date = parse_http_date(text);
-    if (!date) return std::nullopt;
-    // The date is on the server's clock; ours is server - offset.
-    return std::max(milliseconds{0}, *date - server_offset - now);
-}
-
-milliseconds server_clock_offset(std::optional<std::string> const& date, sys_ms now) {
-    if (!date) return milliseconds{0};
-    auto const server = parse_http_date(*date);
-    if (!server) return milliseconds{0};
-    auto const diff = *server - now;
-    if (diff > max_tolerated_skew || diff < -max_tolerated_skew) return diff;
-    return milliseconds{0};
 }
 
 } // namespace importwatch::core

@@ -8,19 +8,27 @@
 //    full-jitter backoff over consecutive 429s) and by *-Remaining: 0 holds;
 //  - after a pause, each waiter is released at paused_until plus its own
 //    jitter, so requests resume spread out and never before the pause ends.
+#include <array>
 #include <cstdint>
 #include <optional>
 
 #include "core/config.hpp"
 #include "core/http_exchange.hpp"
+#include "core/http_headers.hpp"
 #include "core/time.hpp"
 
 namespace importwatch::core {
 
 /// Header-given waits are honoured in full up to this.
 inline constexpr milliseconds max_header_wait = std::chrono::hours(1);
-/// Only clock differences larger than this are treated as skew (Date has 1 s resolution).
-inline constexpr milliseconds max_tolerated_skew = std::chrono::seconds(2);
+/// LaunchDarkly's rate-limit headers (epoch milliseconds; requests left).
+inline constexpr std::string_view reset_header = "X-Ratelimit-Reset";
+inline constexpr std::string_view global_remaining_header = "X-Ratelimit-Global-Remaining";
+inline constexpr std::string_view route_remaining_header = "X-Ratelimit-Route-Remaining";
+/// Every header observe() reads: what a LaunchDarkly request keeps of the reply.
+inline constexpr std::array<std::string_view, 5> rate_limit_headers{
+    retry_after_header, date_header, reset_header, global_remaining_header, route_remaining_header};
+
 /// Released waiters are spread over up to this much after a pause.
 inline constexpr milliseconds resume_spread = std::chrono::seconds(1);
 
@@ -60,14 +68,5 @@ private:
     std::uint64_t pauses_total_ = 0;
     milliseconds paused_total_{0};
 };
-
-/// Parses Retry-After (delta-seconds or HTTP-date) into a wait from `now`,
-/// with the server's clock offset applied to dates. nullopt when absent/garbage.
-std::optional<milliseconds> retry_after_wait(std::optional<std::string> const& retry_after,
-                                             milliseconds server_offset, sys_ms now);
-
-/// The server clock minus ours, when its Date differs by more than
-/// max_tolerated_skew; else zero.
-milliseconds server_clock_offset(std::optional<std::string> const& date, sys_ms now);
 
 } // namespace importwatch::core

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/http_exchange.hpp"
+
 namespace importwatch::core {
 namespace {
 
@@ -13,15 +15,11 @@ constexpr std::string_view reserved[] = {
     // Standard Webhooks
     "webhook-id", "webhook-timestamp", "webhook-signature"};
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
 } // namespace
 
 bool is_reserved_webhook_header(std::string_view name) {
-    return std::any_of(std::begin(reserved), std::end(reserved), [&](std::string_view r) {
-        return std::equal(name.begin(), name.end(), r.begin(), r.end(),
-                          [](char a, char b) { return lower(a) == b; });
-    });
+    return std::any_of(std::begin(reserved), std::end(reserved),
+                       [&](std::string_view r) { return same_header_name(name, r); });
 }
 
 } // namespace importwatch::core

@@ -310,6 +310,7 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
         request.headers = {{"Authorization", tokens_.current()},
                            {"LD-API-Version", settings_.launchdarkly.api_version},
                            {"Accept", "application/json"}};
+        request.keep_headers = core::rate_limit_headers;
         return request;
     }
 

@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/delivery_policy.hpp"
+#include "core/http_headers.hpp"
 #include "core/log_throttle.hpp"
 #include "core/url.hpp"
 #include "core/webhook_headers.hpp"
@@ -22,7 +23,6 @@
 #include "daemon/clock.hpp"
 #include "daemon/log_sink.hpp"
 #include "net/http_client.hpp"
-#include "net/tls.hpp"
 
 namespace importwatch::daemon {
 
@@ -44,14 +44,6 @@ constexpr auto purge_interval = 1h;
 // After abandoning in-flight attempts, how long to wait for them to unwind.
 constexpr auto abandon_wait = 1s;
 
-bool same_target(webhook_target const& a, webhook_target const& b) {
-    auto const& x = a.config;
-    auto const& y = b.config;
-    return x.name == y.name && x.url == y.url && x.secret_file == y.secret_file && x.secret_env == y.secret_env &&
-           x.types == y.types && x.watches == y.watches && x.headers == y.headers && x.timeout == y.timeout &&
-           x.ca_file == y.ca_file && x.max_age == y.max_age && x.proxy == y.proxy && a.key == b.key;
-}
-
 // One configured webhook and its connection pool.
 struct endpoint {
     webhook_target target;
@@ -66,24 +58,18 @@ core::expected<std::shared_ptr<endpoint>> make_endpoint(asio::any_io_executor ex
                                                         std::string const& user_agent) {
     auto url = core::parse_url(target.config.url);
     if (!url) return core::fail("url is not an absolute http(s) URL");
-    net::client_options options;
-    options.origin = *url;
-    if (url->tls()) {
-        auto tls = net::make_client_context(target.config.ca_file);
-        if (!tls) return core::fail(tls.error());
-        options.tls = *tls;
-    }
-    options.max_connections = max_in_flight_per_webhook;
-    options.timeout = target.config.timeout;
-    options.user_agent = user_agent;
-    auto proxy = net::proxy_for(*url, target.config.proxy);
-    if (!proxy) return core::fail(proxy.error());
-    options.proxy = *proxy;
+    auto client = net::make_client(ex, {.origin = *url,
+                                        .ca_file = target.config.ca_file,
+                                        .proxy = target.config.proxy,
+                                        .max_connections = max_in_flight_per_webhook,
+                                        .timeout = target.config.timeout,
+                                        .user_agent = user_agent});
+    if (!client) return core::fail(client.error());
     auto ep = std::make_shared<endpoint>();
     ep->url = *url;
     ep->redacted_url = url->redacted();
     ep->target = std::move(target);
-    ep->client = std::make_shared<net::http_client>(ex, std::move(options));
+    ep->client = std::move(*client);
     return ep;
 }
 
@@ -247,6 +233,7 @@ struct webhook_dispatcher::impl : std::enable_shared_from_this<impl> {
         for (auto const& [name, value] : ep->target.config.headers)
             if (!core::is_reserved_webhook_header(name)) request.headers.emplace_back(name, value);
         request.body = d.body;
+        request.keep_headers = std::span(&core::retry_after_header, 1);
 
         auto outcome = co_await ep->client->send(std::move(request));
         // Cut short by our own shutdown: not a failed attempt. The row is
@@ -340,7 +327,7 @@ void webhook_dispatcher::configure(std::vector<webhook_target> targets) {
     for (auto& target : targets) {
         auto const name = target.config.name;
         self.counters.webhooks[name];   // every configured webhook shows in /metrics, from 0
-        if (auto old = self.endpoints.find(name); old != self.endpoints.end() && same_target(old->second->target, target)) {
+        if (auto old = self.endpoints.find(name); old != self.endpoints.end() && old->second->target == target) {
             next.emplace(name, old->second);   // keeps its kept-alive connections
             continue;
         }

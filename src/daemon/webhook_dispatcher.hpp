@@ -22,6 +22,8 @@ namespace importwatch::daemon {
 struct webhook_target {
     core::webhook_config config;
     std::optional<std::string> key;            // decoded HMAC key; nullopt: no signature
+    /// Equal targets keep their endpoint (and its kept-alive connections) on reload.
+    bool operator==(webhook_target const&) const = default;
 };
 
 class webhook_dispatcher {

@@ -19,6 +19,7 @@
 #include <openssl/x509_vfy.h>
 
 #include "core/config.hpp"
+#include "core/untrusted_text.hpp"
 #include "net/memory_stream.hpp"
 
 namespace importwatch::net {
@@ -109,21 +110,15 @@ std::optional<request_failure> limit_failure(error_code const& ec, std::size_t m
     return std::nullopt;
 }
 
-// The status, the headers importwatch acts on and the body (moved out).
-core::http_reply reply_of(http::response<http::string_body>& res) {
+// The status, the headers asked for and the body (moved out).
+core::http_reply reply_of(http::response<http::string_body>& res, std::span<std::string_view const> keep) {
     core::http_reply reply;
     reply.status = static_cast<int>(res.result_int());
-    auto field = [&res](std::string_view name) -> std::optional<std::string> {
-        auto it = res.find(name);
-        if (it == res.end()) return std::nullopt;
-        return std::string(it->value());
-    };
-    reply.headers.retry_after = field("Retry-After");
-    reply.headers.date = field("Date");
-    reply.headers.ratelimit_reset = field("X-Ratelimit-Reset");
-    reply.headers.global_remaining = field("X-Ratelimit-Global-Remaining");
-    reply.headers.route_remaining = field("X-Ratelimit-Route-Remaining");
-    reply.headers.content_type = field("Content-Type");
+    reply.headers.reserve(keep.size());
+    for (auto const name : keep) {
+        if (auto it = res.find(name); it != res.end())
+            reply.headers.push_back({std::string(name), std::string(it->value())});
+    }
     reply.body = std::move(res.body());
     return reply;
 }
@@ -273,7 +268,7 @@ struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
 
         for (int attempt = 0;; ++attempt) {
             bool const reused = conn->exchanges > 0;
-            auto result = co_await exchange(*conn, req, deadline);
+            auto result = co_await exchange(*conn, req, request.keep_headers, deadline);
             if (stopping_) {
                 release(std::move(conn), false);
                 co_return shutting_down();
@@ -312,18 +307,18 @@ struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
     }
 
     asio::awaitable<exchange_result> exchange(connection& c, http::request<http::string_body>& req,
-                                              steady::time_point deadline) {
+                                              std::span<std::string_view const> keep, steady::time_point deadline) {
         if (!c.open) {
             auto ok = co_await open(c, deadline);
             if (!ok) co_return exchange_result{failure(ok.error().kind, ok.error().message)};
         }
-        if (c.tls) co_return co_await exchange_on(*c.tls, c, req, deadline);
-        co_return co_await exchange_on(*c.plain, c, req, deadline);
+        if (c.tls) co_return co_await exchange_on(*c.tls, c, req, keep, deadline);
+        co_return co_await exchange_on(*c.plain, c, req, keep, deadline);
     }
 
     template <class Stream>
     asio::awaitable<exchange_result> exchange_on(Stream& stream, connection& c, http::request<http::string_body>& req,
-                                                 steady::time_point deadline) {
+                                                 std::span<std::string_view const> keep, steady::time_point deadline) {
         c.lowest().expires_at(deadline);
         auto [wec, written] = co_await http::async_write(stream, req, use_tuple);
         (void)written;
@@ -354,8 +349,8 @@ struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
 
         auto& res = parser.get();
         ++c.exchanges;
-        bool const keep = res.keep_alive() && !parser.need_eof();
-        co_return exchange_result{reply_of(res), keep, false};
+        bool const keep_alive = res.keep_alive() && !parser.need_eof();
+        co_return exchange_result{reply_of(res, keep), keep_alive, false};
     }
 
     asio::awaitable<opened> open(connection& c, steady::time_point deadline) {
@@ -495,22 +490,8 @@ void http_client::shutdown() { impl_->shutdown(); }
 
 std::size_t http_client::connections_opened() const { return impl_->opened_; }
 
-core::expected<std::shared_ptr<http_client>> make_client(asio::any_io_executor ex, client_settings const& settings) {
-    client_options o;
-    o.origin = settings.origin;
-    auto tls = make_client_context(settings.ca_file);
-    if (!tls) return core::fail(tls.error());
-    o.tls = *tls;
-    auto proxy = proxy_for(settings.origin, settings.proxy);
-    if (!proxy) return core::fail(proxy.error());
-    o.proxy = *proxy;
-    o.max_connections = settings.max_connections;
-    o.timeout = settings.timeout;
-    o.user_agent = settings.user_agent;
-    return std::make_shared<http_client>(std::move(ex), std::move(o));
-}
-
-core::http_outcome parse_response(std::string_view bytes, std::size_t max_body, std::size_t read_size) {
+core::http_outcome parse_response(std::string_view bytes, std::size_t max_body,
+                                  std::span<std::string_view const> keep_headers, std::size_t read_size) {
     memory_stream stream(bytes, read_size);
     beast::flat_buffer buffer;
     buffer.reserve(initial_read_buffer);
@@ -523,7 +504,24 @@ core::http_outcome parse_response(std::string_view bytes, std::size_t max_body, 
         if (is_http_parse_error(ec)) return failure(failure_kind::invalid_response, message_of(ec));
         return failure(failure_kind::network, "reading response: " + message_of(ec));
     }
-    return reply_of(parser.get());
+    return reply_of(parser.get(), keep_headers);
+}
+
+core::expected<std::shared_ptr<http_client>> make_client(asio::any_io_executor ex, client_settings const& settings) {
+    client_options options;
+    options.origin = settings.origin;
+    if (settings.origin.tls()) {
+        auto tls = make_client_context(settings.ca_file);
+        if (!tls) return core::fail(tls.error());
+        options.tls = std::move(*tls);
+    }
+    auto proxy = proxy_for(settings.origin, settings.proxy);
+    if (!proxy) return core::fail(proxy.error());
+    options.proxy = std::move(*proxy);
+    options.max_connections = settings.max_connections;
+    options.timeout = settings.timeout;
+    options.user_agent = settings.user_agent;
+    return std::make_shared<http_client>(std::move(ex), std::move(options));
 }
 
 std::optional<core::url> proxy_from_environment(core::url const& target,
@@ -540,20 +538,15 @@ std::optional<core::url> proxy_from_environment(core::url const& target,
 
     auto const& chosen = target.tls() ? https_proxy : http_proxy;
     if (!chosen) return std::nullopt;
-    std::string value = *chosen;
-    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.pop_back();
-    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.front()))) value.erase(0, 1);
+    std::string value(core::trim(*chosen));
     if (value.empty()) return std::nullopt;
 
     if (no_proxy) {
         std::string_view list = *no_proxy;
         while (!list.empty()) {
             auto comma = list.find(',');
-            std::string entry = lower(list.substr(0, comma));
+            std::string entry = lower(core::trim(list.substr(0, comma)));
             list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
-            auto not_space = [](unsigned char ch) { return !std::isspace(ch); };
-            entry.erase(entry.begin(), std::find_if(entry.begin(), entry.end(), not_space));
-            entry.erase(std::find_if(entry.rbegin(), entry.rend(), not_space).base(), entry.end());
             if (entry.empty()) continue;
             if (entry == "*") return std::nullopt;
             if (entry.starts_with("*.")) entry.erase(0, 2);

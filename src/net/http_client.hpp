@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -45,6 +46,10 @@ struct client_request {
     std::string target;                              // path and query
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
+    /// The response headers the reply keeps (case-insensitive; others are
+    /// dropped, so a reply costs only what the caller reads). The names must
+    /// outlive the send: constants, as a rule.
+    std::span<std::string_view const> keep_headers;
 };
 
 /// Sends one request and gets what came back: all the poller needs of HTTP
@@ -100,10 +105,11 @@ core::expected<std::shared_ptr<http_client>> make_client(asio::any_io_executor e
 
 /// What send() makes of the bytes of one response, without a socket (for the
 /// fuzzers): the same parser limits (headers 64 KiB, body `max_body`), the same
-/// reply or invalid-response failure. The bytes arrive in reads of at most
-/// `read_size` (at least 1); running out before the response ends is a network
-/// failure, as a connection closed mid-response is.
-core::http_outcome parse_response(std::string_view bytes, std::size_t max_body, std::size_t read_size = 16 * 1024);
+/// reply (keeping `keep_headers`) or invalid-response failure. The bytes arrive
+/// in reads of at most `read_size` (at least 1); running out before the
+/// response ends is a network failure, as a connection closed mid-response is.
+core::http_outcome parse_response(std::string_view bytes, std::size_t max_body,
+                                  std::span<std::string_view const> keep_headers, std::size_t read_size = 16 * 1024);
 
 /// The proxy for `target` from HTTPS_PROXY/https_proxy (HTTP_PROXY for http
 /// targets) and NO_PROXY; never for loopback hosts. `env` is injected for tests.

@@ -30,7 +30,12 @@ std::optional<core::http_reply> admin_request(boost::asio::io_context& ioc, std:
         auto r = co_await c.send(std::move(req));
         result->emplace(std::move(r));
     };
-    boost::asio::co_spawn(ioc, task(client, net::client_request{method, target, {}, {}}, out), boost::asio::detached);
+    static constexpr std::string_view kept[] = {"Content-Type"};
+    net::client_request request;
+    request.method = method;
+    request.target = target;
+    request.keep_headers = kept;
+    boost::asio::co_spawn(ioc, task(client, std::move(request), out), boost::asio::detached);
     run_until(ioc, [&] { return out->has_value(); }, timeout + std::chrono::seconds(1));
     client.shutdown();
     run_until(ioc, [&] { return out->has_value(); }, std::chrono::seconds(1));

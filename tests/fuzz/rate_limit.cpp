@@ -22,12 +22,6 @@ using namespace importwatch;
 
 namespace {
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
-
 std::vector<core::http_reply> responses_of(std::string_view text) {
     std::vector<core::http_reply> out;
     bool in_response = false;
@@ -49,15 +43,7 @@ std::vector<core::http_reply> responses_of(std::string_view text) {
         }
         auto const colon = line.find(':');
         if (colon == std::string_view::npos) continue;
-        auto const name = lower(line.substr(0, colon));
-        auto value = std::string(line.substr(colon + 1));
-        auto& h = out.back().headers;
-        if (name == "retry-after") h.retry_after = value;
-        else if (name == "date") h.date = value;
-        else if (name == "x-ratelimit-reset") h.ratelimit_reset = value;
-        else if (name == "x-ratelimit-global-remaining") h.global_remaining = value;
-        else if (name == "x-ratelimit-route-remaining") h.route_remaining = value;
-        else if (name == "content-type") h.content_type = value;
+        out.back().headers.push_back({std::string(line.substr(0, colon)), std::string(line.substr(colon + 1))});
     }
     return out;
 }
@@ -74,10 +60,10 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     for (auto const& reply : responses) {
         now += std::chrono::seconds(1);
 
-        auto const offset = core::server_clock_offset(reply.headers.date, now);
-        if (auto const wait = core::retry_after_wait(reply.headers.retry_after, offset, now))
+        auto const offset = core::server_clock_offset(reply.header(core::date_header), now);
+        if (auto const wait = core::retry_after_wait(reply.header(core::retry_after_header), offset, now))
             FUZZ_CHECK(wait->count() >= 0);
-        if (auto const wait = core::retry_after_wait(reply.headers.retry_after, core::milliseconds{0}, now))
+        if (auto const wait = core::retry_after_wait(reply.header(core::retry_after_header), core::milliseconds{0}, now))
             FUZZ_CHECK(wait->count() >= 0);
 
         auto const before = gate.paused_until();

@@ -92,7 +92,7 @@ struct fixture : simulated_launchdarkly {
         net::http_client client(ioc.get_executor(), o);
         std::optional<core::http_outcome> out;
         auto task = [&]() -> asio::awaitable<void> {
-            net::client_request req{"GET", target, {}, {}};
+            net::client_request req{"GET", target, {}, {}, {}};
             auto r = co_await client.send(std::move(req));
             out.emplace(std::move(r));
         };

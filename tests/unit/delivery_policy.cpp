@@ -23,7 +23,7 @@ constexpr milliseconds day = 24h;
 http_outcome status(int code, std::optional<std::string> retry_after = std::nullopt, std::string body = {}) {
     http_reply r;
     r.status = code;
-    r.headers.retry_after = std::move(retry_after);
+    if (retry_after) r.headers.push_back({"Retry-After", std::move(*retry_after)});
     r.body = std::move(body);
     return r;
 }

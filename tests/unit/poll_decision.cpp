@@ -893,8 +893,8 @@ BOOST_FIXTURE_TEST_CASE(a_route_that_keeps_answering_429_backs_off_while_others_
             rate_limit_gate gate(0, polling.backoff);
             http_reply limited;
             limited.status = 429;
-            limited.headers.ratelimit_reset = v.reset;
-            limited.headers.retry_after = v.retry_after;
+            if (v.reset) limited.headers.push_back({"X-Ratelimit-Reset", *v.reset});
+            if (v.retry_after) limited.headers.push_back({"Retry-After", *v.retry_after});
             http_reply ok;
             ok.status = 200;
             ok.body = import_body("ready");

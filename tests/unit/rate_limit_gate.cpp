@@ -24,6 +24,8 @@ std::string epoch_ms(sys_ms t) { return std::to_string(t.time_since_epoch().coun
 
 using opt = std::optional<std::string>;
 
+using response_headers = std::vector<header_field>;
+
 http_reply reply(int status, response_headers h = {}) {
     http_reply r;
     r.status = status;
@@ -34,11 +36,14 @@ http_reply reply(int status, response_headers h = {}) {
 response_headers headers(opt retry_after, opt reset, opt date = std::nullopt,
                          opt global_remaining = std::nullopt, opt route_remaining = std::nullopt) {
     response_headers h;
-    h.retry_after = std::move(retry_after);
-    h.ratelimit_reset = std::move(reset);
-    h.date = std::move(date);
-    h.global_remaining = std::move(global_remaining);
-    h.route_remaining = std::move(route_remaining);
+    auto add = [&h](std::string_view name, opt& value) {
+        if (value) h.push_back({std::string(name), std::move(*value)});
+    };
+    add(retry_after_header, retry_after);
+    add(reset_header, reset);
+    add(date_header, date);
+    add(global_remaining_header, global_remaining);
+    add(route_remaining_header, route_remaining);
     return h;
 }
 
