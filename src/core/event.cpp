@@ -107,7 +107,7 @@ event make_event(event_subject const& subject, std::string_view type, std::uint6
     else
         data.emplace("status", nullptr);
     data.emplace("terminal", subject.status.has_value() && is_terminal(*subject.status));
-    data.emplace("import", subject.import_json);
+    // "import" comes last: spliced in below.
 
     event e;
     e.id = rng.uuid_v4();
@@ -127,8 +127,17 @@ event make_event(event_subject const& subject, std::string_view type, std::uint6
     cloud_event.emplace("time", format_rfc3339(now));
     cloud_event.emplace("datacontenttype", "application/json");
     cloud_event.emplace("data", std::move(data));
+
+    // The envelope ends with the "}}" closing data and the event; the Import
+    // goes in front of them. `data` always has members, hence the comma.
+    auto const envelope = json::serialize(cloud_event);
+    std::string_view const import = subject.import_json.empty() ? std::string_view("null") : subject.import_json;
+    std::string_view constexpr import_member = ",\"import\":";
+    std::string out;
+    out.reserve(envelope.size() + import_member.size() + import.size());
+    out.append(envelope, 0, envelope.size() - 2).append(import_member).append(import).append("}}");
     // Receivers print bodies too: no raw control or bidi characters in them.
-    e.body = json_printable(json::serialize(cloud_event));
+    e.body = json_printable(std::move(out));
     return e;
 }
 

@@ -42,7 +42,10 @@ struct event {
     std::uint64_t sequence = 0;
     sys_ms time{};
     log_level level = log_level::info;
-    std::string body;          // the CloudEvent, serialized
+    /// The CloudEvent, serialized once (make_event): these bytes are the
+    /// outbox row and webhook body (cloudevents format) and the `event` of
+    /// the JSON log line, never parsed again on the way.
+    std::string body;
     /// The text log line after "<time> <level> ", e.g.
     /// "vip-nightly status in_progress -> complete (default/production/vip-users/1234…)"
     std::string summary;
@@ -53,8 +56,11 @@ struct event_subject {
     watch_config const& watch;
     std::string_view base_url;                 // for the CloudEvent source
     std::optional<std::string> const& status;  // after this event (null before first observation)
-    boost::json::value const& import_json;     // null when none was received yet; already
-                                               // bounded (bounded_import)
+    /// The Import object, serialized and already bounded (bounded_import);
+    /// empty when none was received yet (the event says null). Spliced into
+    /// the event as it is: the Import is serialized once per decision, not
+    /// once per event.
+    std::string_view import_json;
 };
 
 /// Builds one event. `extra` is a JSON object whose members are added to

@@ -64,37 +64,56 @@ std::string failure_reason(int status) {
     }
 }
 
-/// The Import object a decision's events carry: shortened to
-/// max_event_import_bytes once, on the first event, and only then (an
-/// unchanged poll emits no event and pays nothing).
+/// The Import object a decision's events carry, serialized once: the
+/// Import's own serialization when it fits in max_event_import_bytes (the
+/// same bytes the state stores), else its shortened form (bounded_import),
+/// made on the first event. An unchanged poll emits no event and pays nothing.
 class carried_import {
 public:
-    /// `serialized`: its serialized form when the caller has it already.
-    explicit carried_import(json::value const& import, std::string const* serialized = nullptr)
-        : import_(import), serialized_(serialized) {}
+    /// The Import just decoded; serialized when first needed.
+    explicit carried_import(json::value const& decoded) : decoded_(&decoded) {}
+    /// The Import in the state ("" = none), as stored: valid JSON, made by
+    /// this class or checked when the state was loaded (store::state_store).
+    explicit carried_import(std::string const& stored) : serialized_(&stored) {}
 
-    json::value const& get(poll_decision& d) {
+    std::string_view get(poll_decision& d) {
+        auto const& whole = serialized();
+        if (whole.size() <= max_event_import_bytes) return whole;
         if (!bounded_) {
-            std::size_t const size = import_.is_null() ? 0 : serialized().size();
-            bounded_ = bounded_import(import_, size);
-            if (size > max_event_import_bytes) d.limits.import_bytes = size;
+            d.limits.import_bytes = whole.size();
+            // Only a stored Import over the bound (a failing watch) is parsed
+            // again: shortening needs its structure.
+            json::value const* import = decoded_;
+            json::value parsed;
+            if (!import) {
+                boost::system::error_code ec;
+                parsed = json::parse(whole, ec);   // stays null on error: the event says null
+                import = &parsed;
+            }
+            bounded_ = json::serialize(bounded_import(*import, whole.size()));
         }
         return *bounded_;
     }
     /// Its serialized form (made at most once).
     std::string const& serialized() {
         if (!serialized_) {
-            own_ = json::serialize(import_);
+            own_ = json::serialize(*decoded_);
             serialized_ = &own_;
         }
         return *serialized_;
     }
+    /// The serialized form it made, moved out (the events have theirs).
+    std::string release_serialized() {
+        serialized();
+        serialized_ = nullptr;
+        return std::move(own_);
+    }
 
 private:
-    json::value const& import_;
-    std::string const* serialized_;
+    json::value const* decoded_ = nullptr;
+    std::string const* serialized_ = nullptr;
     std::string own_;
-    std::optional<json::value> bounded_;
+    std::optional<std::string> bounded_;
 };
 
 /// Builds the events of one decision, numbering them in emission order.
@@ -127,14 +146,6 @@ json::value nullable(std::optional<std::string> const& s) {
     return json::value(nullptr);
 }
 
-json::value stored_import(std::string const& import_json) {
-    if (import_json.empty()) return nullptr;
-    boost::system::error_code ec;
-    auto v = json::parse(import_json, ec);
-    if (ec) return nullptr;
-    return v;
-}
-
 bool persisted_fields_differ(watch_state const& a, watch_state const& b) {
     return a.status != b.status || a.import_json != b.import_json || a.files != b.files ||
            a.status_since != b.status_since || a.sequence != b.sequence ||
@@ -160,8 +171,7 @@ void apply_failure(watch_view const& view, poll_decision& d, watch_failure failu
         if (failure.http_status) what += "HTTP " + std::to_string(*failure.http_status) + ": ";
         what += failure.message + ")";
         // No Import was received in this poll: events carry the last one stored.
-        auto const import_json = stored_import(d.state.import_json);
-        carried_import carried(import_json, &d.state.import_json);
+        carried_import carried(d.state.import_json);
         event_writer(view, d, carried, now, rng)
             .emit(d.state.status, watch_failed_type, std::move(extra), what, log_level::warn);
     }
@@ -291,7 +301,7 @@ void succeed(watch_view const& view, poll_decision& d, watch_state const& old, i
     // Store the Import when it changed, or when the state is written anyway
     // (recovery, stall): an unchanged poll must not cost a write.
     if (status_changed || files_changed || !d.events.empty() || st.import_json.empty())
-        st.import_json = import.serialized();
+        st.import_json = import.release_serialized();
 
     if (is_terminal(snap.status))
         d.next_poll.reset();

@@ -611,9 +611,12 @@ core::expected<std::map<std::string, core::watch_state>> state_store::load_watch
         if (!s.is_null(1)) w.status = s.text(1);
         w.import_json = s.text(2);
         if (!w.import_json.empty()) {
+            // Decoded here, once: events splice the stored bytes as they are,
+            // so a damaged row is forgotten rather than passed on.
             boost::system::error_code ec;
             auto json = boost::json::parse(w.import_json, ec);
-            if (!ec) w.files = core::files_of(json);
+            if (ec) w.import_json.clear();
+            else w.files = core::files_of(json);
         }
         w.status_since = from_ms(s.int64(3));
         w.sequence = static_cast<std::uint64_t>(s.int64(4));

@@ -51,7 +51,7 @@ BOOST_AUTO_TEST_CASE(status_changed_is_the_spec_example_member_for_member) {
     extra.emplace("previous_status", "in_progress");
 
     // A trailing slash on base_url must not double the slash in `source`.
-    auto const e = make_event({watch, "https://app.launchdarkly.com/", status, import_json}, status_changed_type,
+    auto const e = make_event({watch, "https://app.launchdarkly.com/", status, json::serialize(import_json)}, status_changed_type,
                               3, std::move(extra), "the summary", log_level::info, t_2026_11_28_19_37_20_123,
                               rng);
 
@@ -85,9 +85,9 @@ BOOST_AUTO_TEST_CASE(the_id_comes_from_the_random_source) {
     json::value const import_json = nullptr;
     std::vector<double> const other{0.9, 0.8, 0.7, 0.6};
     scripted_random a(id_script), b(other);
-    auto const ea = make_event({watch, "https://x", status, import_json}, stalled_type, 1, {}, "", log_level::warn,
+    auto const ea = make_event({watch, "https://x", status, json::serialize(import_json)}, stalled_type, 1, {}, "", log_level::warn,
                                t_2026_11_28_19_37_20_123, a);
-    auto const eb = make_event({watch, "https://x", status, import_json}, stalled_type, 1, {}, "", log_level::warn,
+    auto const eb = make_event({watch, "https://x", status, json::serialize(import_json)}, stalled_type, 1, {}, "", log_level::warn,
                                t_2026_11_28_19_37_20_123, b);
     BOOST_TEST(ea.id == expected_id());
     BOOST_TEST(eb.id == expected_id(other));
@@ -117,7 +117,7 @@ BOOST_AUTO_TEST_CASE(common_data_keys_per_status) {
         BOOST_TEST_CONTEXT(r.name) {
             scripted_random rng(id_script);
             json::value const import_json = json::parse(r.import_json);
-            auto const e = make_event({watch, "https://app.launchdarkly.com", r.status, import_json},
+            auto const e = make_event({watch, "https://app.launchdarkly.com", r.status, json::serialize(import_json)},
                                       watch_failed_type, 9, {}, "", log_level::warn, t_2026_11_28_19_37_20_123, rng);
             auto const data = json::parse(e.body).at("data").as_object();
             auto const want = json::parse(r.expected_data).as_object();
@@ -143,7 +143,7 @@ BOOST_AUTO_TEST_CASE(labels_and_extra_members) {
     extra.emplace("filename", "a.csv");
     extra.emplace("previous_file_status", nullptr);
     extra.emplace("file_status", "complete");
-    auto const e = make_event({watch, "http://127.0.0.1:8080", status, import_json}, file_status_changed_type, 4,
+    auto const e = make_event({watch, "http://127.0.0.1:8080", status, json::serialize(import_json)}, file_status_changed_type, 4,
                               std::move(extra), "", log_level::info, t_2026_11_28_19_37_20_123, rng);
     auto const ce = json::parse(e.body).as_object();
     BOOST_TEST(ce.at("source") ==
@@ -157,7 +157,7 @@ BOOST_AUTO_TEST_CASE(labels_and_extra_members) {
     BOOST_TEST(data.size() == 13u);   // 10 common keys + 3 extra
 
     watch.labels.clear();
-    auto const bare = make_event({watch, "https://x", status, import_json}, stalled_type, 1, {}, "", log_level::warn,
+    auto const bare = make_event({watch, "https://x", status, json::serialize(import_json)}, stalled_type, 1, {}, "", log_level::warn,
                                  t_2026_11_28_19_37_20_123, rng);
     BOOST_TEST(json::parse(bare.body).at("data").at("labels") == json::object{});
     BOOST_TEST(json::parse(bare.body).at("data").as_object().size() == 10u);
@@ -212,7 +212,7 @@ BOOST_AUTO_TEST_CASE(event_bodies_escape_control_and_bidi_characters) {
     std::optional<std::string> const status = "in_progress";
     json::value const import_json = json::parse("{\"status\":\"a\xC2\x9B\xE2\x80\xA8\xE2\x80\xAE\x7f\"}");
     scripted_random rng(id_script);
-    auto const e = make_event({watch, "https://app.launchdarkly.com", status, import_json}, status_changed_type, 1,
+    auto const e = make_event({watch, "https://app.launchdarkly.com", status, json::serialize(import_json)}, status_changed_type, 1,
                               {}, "s", log_level::info, t_2026_11_28_19_37_20_123, rng);
     BOOST_TEST(e.body.find(R"("status":"a\u009b\u2028\u202e\u007f")") != std::string::npos, e.body);
     BOOST_TEST(json::parse(e.body).at("data").at("import") == import_json);
