@@ -2,24 +2,19 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <iostream>
 #include <memory>
 
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <boost/json/value.hpp>
-#include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "core/untrusted_text.hpp"
 
 namespace importwatch::daemon {
 namespace {
-
-core::log_format current_format = core::log_format::text;
 
 spdlog::level::level_enum to_spdlog(core::log_level l) {
     switch (l) {
@@ -76,76 +71,110 @@ std::string timestamp(std::chrono::system_clock::time_point t) {
     return core::format_rfc3339(std::chrono::floor<std::chrono::milliseconds>(t));
 }
 
-/// Formats spdlog lines as our text or JSON lines. A payload that already is a
-/// whole line (events) is marked by a leading '\x1e' and passed through.
-/// With `journal`, each line starts with its priority prefix.
-class line_formatter final : public spdlog::formatter {
-public:
-    line_formatter(core::log_format f, bool journal) : format_(f), journal_(journal) {}
-
-    void format(spdlog::details::log_msg const& msg, spdlog::memory_buf_t& dest) override {
-        std::string_view payload(msg.payload.data(), msg.payload.size());
-        std::string line;
-        if (!payload.empty() && payload.front() == '\x1e') {
-            line.assign(payload.substr(1));
-        } else if (format_ == core::log_format::json) {
-            boost::json::object o;
-            o["ts"] = timestamp(msg.time);
-            o["level"] = level_name(msg.level);
-            o["msg"] = payload;
-            line = boost::json::serialize(o);
-        } else {
-            line = timestamp(msg.time);
-            line += ' ';
-            line += level_name(msg.level);
-            line += ' ';
-            line += payload;
-        }
-        // Whatever a line carries (server text in errors, statuses, file
-        // names), it stays one line and shows no terminal or bidi controls.
-        line = format_ == core::log_format::json ? core::json_printable(std::move(line))
-                                                 : core::printable(std::move(line));
-        line += '\n';
-        if (journal_) {
-            // journald splits on newlines: every piece gets the priority.
-            std::string_view const prefix = journal_prefix(msg.level);
-            for (std::size_t i = 0; i < line.size();) {
-                auto const end = line.find('\n', i) + 1;
-                dest.append(prefix.data(), prefix.data() + prefix.size());
-                dest.append(line.data() + i, line.data() + end);
-                i = end;
-            }
-            return;
-        }
-        dest.append(line.data(), line.data() + line.size());
-    }
-
-    std::unique_ptr<spdlog::formatter> clone() const override {
-        return std::make_unique<line_formatter>(format_, journal_);
-    }
-
-private:
-    core::log_format format_;
-    bool journal_;
-};
+/// The JSON line of an event: ts, level and msg, then the event's own bytes
+/// as `event`, spliced in (the CloudEvent is serialized once, in core).
+std::string event_json_line(core::event const& e) {
+    boost::json::object head;
+    head.reserve(3);
+    head.emplace("ts", core::format_rfc3339(e.time));
+    head.emplace("level", to_string(e.level));
+    head.emplace("msg", e.summary);
+    auto const prefix = boost::json::serialize(head);   // ends with its closing '}'
+    std::string_view constexpr event_member = ",\"event\":";
+    std::string line;
+    line.reserve(prefix.size() + event_member.size() + e.body.size() + 1);
+    line.append(prefix, 0, prefix.size() - 1).append(event_member).append(e.body).append("}");
+    return line;
+}
 
 } // namespace
+
+log_sink::log_sink(std::ostream& out, core::log_format format, bool journal)
+    : out_(out), format_(format), journal_(journal) {}
+
+void log_sink::set_line_format(core::log_format format) {
+    std::lock_guard lock(mutex_);
+    format_ = format;
+}
+
+void log_sink::write_event(core::event const& e) {
+    std::lock_guard lock(mutex_);
+    write_line(to_spdlog(e.level), format_ == core::log_format::json ? event_json_line(e) : event_text_line(e));
+}
+
+void log_sink::write_fields(core::log_level level, std::string const& msg, boost::json::object const& fields) {
+    auto const now = std::chrono::system_clock::now();
+    std::lock_guard lock(mutex_);
+    if (format_ != core::log_format::json) {
+        write_line(to_spdlog(level), timestamp(now) + " " + to_string(level) + " " + msg);
+        return;
+    }
+    boost::json::object o;
+    o.reserve(3 + fields.size());
+    o.emplace("ts", timestamp(now));
+    o.emplace("level", to_string(level));
+    o.emplace("msg", msg);
+    for (auto const& f : fields) o.emplace(f.key(), f.value());   // ts, level and msg stay ours
+    write_line(to_spdlog(level), boost::json::serialize(o));
+}
+
+void log_sink::sink_it_(spdlog::details::log_msg const& msg) {
+    std::string_view const payload(msg.payload.data(), msg.payload.size());
+    if (format_ == core::log_format::json) {
+        boost::json::object o;
+        o.reserve(3);
+        o.emplace("ts", timestamp(msg.time));
+        o.emplace("level", level_name(msg.level));
+        o.emplace("msg", payload);
+        write_line(msg.level, boost::json::serialize(o));
+        return;
+    }
+    std::string line = timestamp(msg.time);
+    line += ' ';
+    line += level_name(msg.level);
+    line += ' ';
+    line += payload;
+    write_line(msg.level, std::move(line));
+}
+
+void log_sink::flush_() { out_.flush(); }
+
+void log_sink::write_line(spdlog::level::level_enum level, std::string line) {
+    // Whatever a line carries (server text in errors, statuses, file
+    // names), it stays one line and shows no terminal or bidi controls.
+    line = format_ == core::log_format::json ? core::json_printable(std::move(line)) : core::printable(std::move(line));
+    line += '\n';
+    if (journal_) {
+        // journald splits on newlines: every piece gets the priority.
+        std::string_view const prefix = journal_prefix(level);
+        std::string prefixed;
+        prefixed.reserve(line.size() + prefix.size());
+        for (std::size_t i = 0; i < line.size();) {
+            auto const end = line.find('\n', i) + 1;
+            prefixed.append(prefix).append(line, i, end - i);
+            i = end;
+        }
+        line = std::move(prefixed);
+    }
+    out_.write(line.data(), static_cast<std::streamsize>(line.size()));
+    out_.flush();
+}
 
 char const* to_string(core::log_level level) { return level_name(to_spdlog(level)); }
 
 void configure_logging(core::log_format format, core::log_level level, bool to_stdout) {
-    current_format = format;
     auto logger = spdlog::get("importwatch");
-    if (!logger || to_stdout) {
-        spdlog::sink_ptr sink;
-        if (to_stdout) sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
-        else sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    auto sink = logger && !logger->sinks().empty() ? std::dynamic_pointer_cast<log_sink>(logger->sinks().front())
+                                                   : nullptr;
+    if (!sink || to_stdout) {
+        sink = to_stdout ? std::make_shared<log_sink>(std::cout, format)
+                         : std::make_shared<log_sink>(std::cerr, format, stderr_is_journal());
         if (logger) spdlog::drop("importwatch");
         logger = std::make_shared<spdlog::logger>("importwatch", sink);
         spdlog::register_logger(logger);
         spdlog::set_default_logger(logger);
     }
-    logger->set_formatter(std::make_unique<line_formatter>(format, !to_stdout && stderr_is_journal()));
+    sink->set_line_format(format);
     logger->set_level(to_spdlog(level));
     logger->flush_on(spdlog::level::trace);
 }
@@ -154,40 +183,37 @@ std::string event_text_line(core::event const& e) {
     return core::format_rfc3339(e.time) + " " + to_string(e.level) + " " + e.summary;
 }
 
-void log_fields(core::log_level level, std::string const& msg, boost::json::object fields) {
-    auto const l = to_spdlog(level);
-    auto logger = spdlog::default_logger();
-    if (!logger->should_log(l)) return;
-    if (current_format != core::log_format::json) {
-        logger->log(l, "{}", msg);
-        return;
+namespace {
+
+/// Hands a whole line to every sink of the default logger that takes its
+/// level: a log_sink writes it in its own format (`whole`), any other sink
+/// gets `text` as a plain message (tests capture the poller's lines so).
+template <class Whole, class Text>
+void dispatch(spdlog::level::level_enum level, Whole whole, Text text) {
+    auto* logger = spdlog::default_logger_raw();
+    if (!logger->should_log(level)) return;
+    for (auto const& sink : logger->sinks()) {
+        if (!sink->should_log(level)) continue;
+        if (auto* ours = dynamic_cast<log_sink*>(sink.get())) {
+            whole(*ours);
+            continue;
+        }
+        std::string const payload = text();
+        sink->log(spdlog::details::log_msg(logger->name(), level, payload));
+        if (level >= logger->flush_level()) sink->flush();
     }
-    boost::json::object o;
-    o["ts"] = timestamp(std::chrono::system_clock::now());
-    o["level"] = to_string(level);
-    o["msg"] = msg;
-    for (auto& f : fields)
-        if (!o.contains(f.key())) o[f.key()] = std::move(f.value());
-    logger->log(l, "{}", "\x1e" + boost::json::serialize(o));
+}
+
+} // namespace
+
+void log_fields(core::log_level level, std::string const& msg, boost::json::object const& fields) {
+    dispatch(
+        to_spdlog(level), [&](log_sink& s) { s.write_fields(level, msg, fields); }, [&] { return msg; });
 }
 
 void log_event(core::event const& e) {
-    auto const level = to_spdlog(e.level);
-    auto logger = spdlog::default_logger();
-    if (!logger->should_log(level)) return;
-    std::string line = "\x1e";
-    if (current_format == core::log_format::json) {
-        boost::json::object o;
-        o["ts"] = core::format_rfc3339(e.time);
-        o["level"] = to_string(e.level);
-        o["msg"] = e.summary;
-        boost::system::error_code ec;
-        o["event"] = boost::json::parse(e.body, ec);
-        line += boost::json::serialize(o);
-    } else {
-        line += event_text_line(e);
-    }
-    logger->log(level, line);
+    dispatch(
+        to_spdlog(e.level), [&](log_sink& s) { s.write_event(e); }, [&] { return event_text_line(e); });
 }
 
 } // namespace importwatch::daemon
