@@ -1,5 +1,7 @@
 #include "daemon/engine.hpp"
 
+#include <deque>
+
 #include <boost/asio/co_spawn.hpp>
 #include <spdlog/spdlog.h>
 
@@ -16,13 +18,18 @@ engine::engine(asio::any_io_executor ex, std::unique_ptr<store::state_store> sto
                          std::vector<core::event> const& events) -> core::expected<void> {
         std::vector<store::routed_event> routed;
         routed.reserve(events.size());
+        std::deque<std::string> rendered;   // stable addresses: the payloads view them
         for (auto const& e : events) {
             store::routed_event r{&e, {}};
-            // Rendered now, once: every attempt sends and signs these bytes.
-            for (auto const& w : config_.webhooks)
-                if (w.accepts(e.type, slot.config.name))
-                    r.payloads.push_back({w.name, std::string(core::content_type(w.format)),
-                                          core::webhook_body(w, e, config_.launchdarkly.base_url)});
+            // Made now, once: every attempt sends and signs these bytes. A
+            // CloudEvent body is the event's own bytes, not a copy.
+            for (auto const& w : config_.webhooks) {
+                if (!w.accepts(e.type, slot.config.name)) continue;
+                std::string_view body = e.body;
+                if (w.format != core::webhook_format::cloudevents)
+                    body = rendered.emplace_back(core::webhook_body(w, e, config_.launchdarkly.base_url));
+                r.payloads.push_back({w.name, core::content_type(w.format), body});
+            }
             routed.push_back(std::move(r));
         }
         auto const now = wall_now();

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/event.hpp"
@@ -39,11 +40,13 @@ struct delivery {
     sys_ms dead_since{};
 };
 
-/// What one webhook gets of an event: the body its format made of it.
+/// What one webhook gets of an event: the body its format made of it. The
+/// body is viewed, not copied (for the cloudevents format it is the event's
+/// own bytes); it must outlive commit().
 struct webhook_payload {
     std::string webhook;
-    std::string content_type;
-    std::string body;
+    std::string_view content_type;
+    std::string_view body;
 };
 
 /// An event and what each webhook it goes to gets.
