@@ -172,6 +172,24 @@ BOOST_AUTO_TEST_CASE(deliveries_are_signed_cloudevents_the_standard_verifiers_ac
     }
 }
 
+// An event is serialized once: its JSON log line carries, byte for byte, the
+// body the cloudevents webhook received (the outbox row's bytes).
+BOOST_AUTO_TEST_CASE(the_json_log_line_of_an_event_carries_the_delivered_body) {
+    config_options o;
+    o.watches = watch_entry("vip", "one");
+    setup(one_import, o);
+    auto d = start();
+    BOOST_TEST_REQUIRE(wait([&] { return rx.delivered().size() >= 3; }), d->err());
+    d->signal(SIGTERM);
+    BOOST_TEST_REQUIRE(pump_until_exit(ioc, *d, 15s).value_or(-1) == 0, d->err());
+    auto const log = d->err();
+    BOOST_TEST_INFO(log);
+    for (auto const* h : rx.delivered()) {
+        BOOST_TEST_REQUIRE(h->body.starts_with("{\"specversion\":\"1.0\""));
+        BOOST_TEST(log.find(",\"event\":" + h->body + "}\n") != std::string::npos, h->body);
+    }
+}
+
 // One import's events to three webhooks, one per format: each receives the
 // exact body its format makes, with its content type, signed over those
 // bytes. A failed Slack attempt is retried with the same body and holds the

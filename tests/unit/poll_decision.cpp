@@ -931,3 +931,49 @@ BOOST_FIXTURE_TEST_CASE(a_route_that_keeps_answering_429_backs_off_while_others_
         }
     }
 }
+
+// The Import is serialized once per decision: the state stores those bytes
+// and every event splices them (not a copy re-serialized per event), and a
+// failure carries the stored bytes without parsing them again.
+BOOST_FIXTURE_TEST_SUITE(one_import_serialization, fixture)
+
+std::string import_member(std::string const& import) { return ",\"import\":" + import + "}}"; }
+
+BOOST_AUTO_TEST_CASE(every_event_of_a_poll_carries_the_stored_import_bytes) {
+    auto const before = observed("in_progress", {{"a.csv", "pending"}}, t0 - 1h, 1);
+    auto const d = poll(before, reply(200, import_body("complete", {{"a.csv", "complete"}, {"b.csv", "pending"}})), t0);
+    BOOST_TEST_REQUIRE(d.events.size() == 3u);   // status, a.csv, b.csv
+    BOOST_TEST_REQUIRE(!d.state.import_json.empty());
+    for (auto const& e : d.events) BOOST_TEST(e.body.ends_with(import_member(d.state.import_json)), e.body);
+}
+
+BOOST_AUTO_TEST_CASE(a_failure_carries_the_stored_import_as_stored) {
+    auto before = observed("in_progress", {}, t0 - 1h, 1);
+    // Stored bytes as another serializer may have written them: kept verbatim.
+    before.import_json = R"({"status": "in_progress", "creationTime": 1.0E0})";
+    auto const d = poll(before, reply(404, ""), t0);
+    BOOST_TEST_REQUIRE(d.events.size() == 1u);
+    BOOST_TEST(d.events[0].body.ends_with(import_member(before.import_json)), d.events[0].body);
+    BOOST_TEST(d.limits.import_bytes == 0u);
+
+    before.import_json.clear();   // none received yet
+    auto const none = poll(before, reply(404, ""), t0);
+    BOOST_TEST_REQUIRE(none.events.size() == 1u);
+    BOOST_TEST(none.events[0].body.ends_with(import_member("null")), none.events[0].body);
+}
+
+BOOST_AUTO_TEST_CASE(a_failure_shortens_a_large_stored_import_once) {
+    file_list files;
+    for (int i = 0; i < 2000; ++i) files.emplace_back("part-" + std::to_string(i) + ".csv", "pending");
+    auto const before = observed("in_progress", files, t0 - 1h, 1);
+    BOOST_TEST_REQUIRE(before.import_json.size() > max_event_import_bytes);
+    auto const d = poll(before, reply(404, ""), t0);
+    BOOST_TEST_REQUIRE(d.events.size() == 1u);
+    auto const import = data_of(d.events[0]).at("import");
+    BOOST_TEST(json::serialize(import).size() <= max_event_import_bytes);
+    BOOST_TEST(import.at("_importwatch").at("original_bytes") == json::value(before.import_json.size()));
+    BOOST_TEST(d.limits.import_bytes == before.import_json.size());
+    BOOST_TEST(d.state.import_json == before.import_json);   // the state keeps it whole
+}
+
+BOOST_AUTO_TEST_SUITE_END()
