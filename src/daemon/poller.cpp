@@ -162,6 +162,8 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
     core::rate_limit_gate gate_;
     core::scheduler schedule_;                // indices are slots_ indices
     token_source tokens_;
+    std::shared_ptr<net::header_block const> poll_headers_;   // for the token version below
+    std::uint64_t poll_headers_token_ = 0;
     poll_reporter report_;
 
     std::deque<watch_slot> slots_;            // stable addresses: polls hold references
@@ -202,6 +204,7 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
         gate_.reconfigure(ld.max_requests_per_second, settings.polling.backoff);
         tokens_.configure(ld, std::move(settings.token));
         settings.token.clear();
+        poll_headers_.reset();   // the token or the API version may have changed
         settings_ = std::move(settings);
 
         std::map<std::string, std::uint32_t> existing;
@@ -304,12 +307,23 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
         return t;
     }
 
-    net::client_request request_for(watch_slot const& s) const {
+    /// The fields every poll carries, serialized once per token and
+    /// configuration (configure drops them) rather than once per poll.
+    std::shared_ptr<net::header_block const> const& poll_headers() {
+        if (!poll_headers_ || poll_headers_token_ != tokens_.version()) {
+            poll_headers_ = std::make_shared<net::header_block const>(std::vector<std::pair<std::string, std::string>>{
+                {"Authorization", tokens_.current()},
+                {"LD-API-Version", settings_.launchdarkly.api_version},
+                {"Accept", "application/json"}});
+            poll_headers_token_ = tokens_.version();
+        }
+        return poll_headers_;
+    }
+
+    net::client_request request_for(watch_slot const& s) {
         net::client_request request;
         request.target = target_of(s.config.key);
-        request.headers = {{"Authorization", tokens_.current()},
-                           {"LD-API-Version", settings_.launchdarkly.api_version},
-                           {"Accept", "application/json"}};
+        request.common_headers = poll_headers();
         request.keep_headers = core::rate_limit_headers;
         return request;
     }

@@ -1,7 +1,9 @@
 #include "net/http_client.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
+#include <charconv>
 #include <cstdlib>
 #include <list>
 #include <set>
@@ -12,6 +14,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -148,6 +151,7 @@ struct connection {
     tcp::resolver resolver;
     std::shared_ptr<resolve_state> resolving;
     beast::flat_buffer buffer;      // one per connection, reused across requests
+    std::string request;            // the request head being written, reused likewise
     bool open = false;
     std::size_t exchanges = 0;      // completed request/response pairs
 };
@@ -261,14 +265,13 @@ struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
         if (options_.origin.tls() && !options_.tls)
             co_return failure(failure_kind::network, "tls: no client context for " + options_.origin.host);
 
-        auto req = build_request(request);
         auto acquired = co_await acquire(deadline);
         if (!acquired) co_return failure(acquired.error().kind, acquired.error().message);
         auto conn = std::move(*acquired);
 
         for (int attempt = 0;; ++attempt) {
             bool const reused = conn->exchanges > 0;
-            auto result = co_await exchange(*conn, req, request.keep_headers, deadline);
+            auto result = co_await exchange(*conn, request, request.keep_headers, deadline);
             if (stopping_) {
                 release(std::move(conn), false);
                 co_return shutting_down();
@@ -285,28 +288,47 @@ struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
         }
     }
 
-    http::request<http::string_body> build_request(client_request const& r) const {
-        http::request<http::string_body> req;
-        auto verb = http::string_to_verb(r.method);
-        if (verb == http::verb::unknown) req.method_string(r.method);
-        else req.method(verb);
-        std::string target = r.target.empty() ? "/" : r.target;
+    // The bytes Beast's serializer wrote for this request, without a field
+    // container or serializer: request line, Host, User-Agent, the common
+    // block, the caller's fields (a later one of the same name replaces an
+    // earlier, as fields::set did), Content-Length when there is a body or
+    // the method is POST or PUT (as prepare_payload did), the blank line.
+    // The body is written after these bytes, from the request.
+    void serialize_head(std::string& out, client_request const& r) const {
+        out.clear();
+        auto replaced = [&](std::size_t from, std::string_view name) {
+            for (std::size_t i = from; i < r.headers.size(); ++i)
+                if (core::same_header_name(r.headers[i].first, name)) return true;
+            return false;
+        };
+        auto field = [&](std::string_view name, std::string_view value) {
+            out.append(name).append(": ").append(value).append("\r\n");
+        };
+        bool const sized = r.method == "POST" || r.method == "PUT" || !r.body.empty();
+        out.append(r.method).append(" ");
         // Through a plain-http proxy the target is the absolute URL (RFC 9112 §3.2.2).
-        if (options_.proxy && !options_.origin.tls()) target = "http://" + host_header_ + target;
-        req.target(target);
-        req.version(11);
-        req.set(http::field::host, host_header_);
-        if (!options_.user_agent.empty()) req.set(http::field::user_agent, options_.user_agent);
-        for (auto const& [name, value] : r.headers) req.set(name, value);
-        if (verb == http::verb::post || verb == http::verb::put || !r.body.empty()) {
-            req.body() = r.body;
-            req.prepare_payload();
+        if (options_.proxy && !options_.origin.tls()) out.append("http://").append(host_header_);
+        out.append(r.target.empty() ? std::string_view("/") : std::string_view(r.target)).append(" HTTP/1.1\r\n");
+        if (!replaced(0, "Host")) field("Host", host_header_);
+        if (!options_.user_agent.empty() && !replaced(0, "User-Agent")) field("User-Agent", options_.user_agent);
+        if (r.common_headers) out.append(r.common_headers->bytes());
+        for (std::size_t i = 0; i < r.headers.size(); ++i) {
+            auto const& [name, value] = r.headers[i];
+            if (replaced(i + 1, name)) continue;
+            if (sized && (core::same_header_name(name, "Content-Length") ||
+                          core::same_header_name(name, "Transfer-Encoding")))
+                continue;
+            field(name, value);
         }
-        req.keep_alive(true);
-        return req;
+        if (sized) {
+            char digits[24];
+            auto const end = std::to_chars(digits, digits + sizeof digits, r.body.size()).ptr;
+            field("Content-Length", std::string_view(digits, static_cast<std::size_t>(end - digits)));
+        }
+        out.append("\r\n");
     }
 
-    asio::awaitable<exchange_result> exchange(connection& c, http::request<http::string_body>& req,
+    asio::awaitable<exchange_result> exchange(connection& c, client_request const& req,
                                               std::span<std::string_view const> keep, steady::time_point deadline) {
         if (!c.open) {
             auto ok = co_await open(c, deadline);
@@ -317,10 +339,12 @@ struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
     }
 
     template <class Stream>
-    asio::awaitable<exchange_result> exchange_on(Stream& stream, connection& c, http::request<http::string_body>& req,
+    asio::awaitable<exchange_result> exchange_on(Stream& stream, connection& c, client_request const& req,
                                                  std::span<std::string_view const> keep, steady::time_point deadline) {
+        serialize_head(c.request, req);
+        std::array<asio::const_buffer, 2> const bytes{asio::buffer(c.request), asio::buffer(req.body)};
         c.lowest().expires_at(deadline);
-        auto [wec, written] = co_await http::async_write(stream, req, use_tuple);
+        auto [wec, written] = co_await asio::async_write(stream, bytes, use_tuple);
         (void)written;
         if (wec) {
             if (timed_out(wec, deadline))
@@ -470,6 +494,10 @@ struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
         co_return opened{};
     }
 };
+
+header_block::header_block(std::vector<std::pair<std::string, std::string>> fields) : fields_(std::move(fields)) {
+    for (auto const& [name, value] : fields_) bytes_.append(name).append(": ").append(value).append("\r\n");
+}
 
 http_client::http_client(asio::any_io_executor ex, client_options options)
     : impl_(std::make_shared<impl>(std::move(ex), std::move(options))) {}

@@ -41,15 +41,37 @@ struct client_options {
     std::string user_agent;
 };
 
+/// Header fields that many requests carry unchanged (the poller's token, API
+/// version and Accept), serialized once when made: a request then carries a
+/// pointer instead of copies, and the client writes the bytes as they are.
+class header_block {
+public:
+    header_block() = default;
+    explicit header_block(std::vector<std::pair<std::string, std::string>> fields);
+    /// The fields as given (what tests and fakes read).
+    std::vector<std::pair<std::string, std::string>> const& fields() const { return fields_; }
+    /// "Name: value\r\n" for each field, in order.
+    std::string_view bytes() const { return bytes_; }
+
+private:
+    std::vector<std::pair<std::string, std::string>> fields_;
+    std::string bytes_;
+};
+
 struct client_request {
     std::string method = "GET";                      // GET or POST
     std::string target;                              // path and query
+    /// Sent last; a field of the same name as Host, User-Agent or an earlier
+    /// one replaces it.
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
     /// The response headers the reply keeps (case-insensitive; others are
     /// dropped, so a reply costs only what the caller reads). The names must
     /// outlive the send: constants, as a rule.
     std::span<std::string_view const> keep_headers;
+    /// Sent after Host and User-Agent, before `headers`; no name in it may
+    /// be one of those (the block is written as it is, not merged).
+    std::shared_ptr<header_block const> common_headers = nullptr;
 };
 
 /// Sends one request and gets what came back: all the poller needs of HTTP

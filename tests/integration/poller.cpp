@@ -90,8 +90,12 @@ public:
 
     asio::awaitable<core::http_outcome> send(net::client_request r) override {
         request_seen seen{clock_.now(), r.target.substr(r.target.rfind('/') + 1), {}};
-        for (auto const& [name, value] : r.headers)
-            if (name == "Authorization") seen.token = value;
+        auto read = [&](auto const& fields) {
+            for (auto const& [name, value] : fields)
+                if (name == "Authorization") seen.token = value;
+        };
+        if (r.common_headers) read(r.common_headers->fields());
+        read(r.headers);
         auto const n = requests.size();
         requests.push_back(seen);
         most_in_flight = std::max(most_in_flight, ++in_flight);
