@@ -97,11 +97,65 @@ struct resolve_state {
 
 constexpr std::size_t initial_read_buffer = 16 * 1024;
 
-// Every response is read with our limits.
-void set_limits(http::response_parser<http::string_body>& parser, std::size_t max_body) {
-    parser.header_limit(header_limit);
-    parser.body_limit(max_body);
-}
+// Reads one response into a core::http_reply: the status, the first value of
+// each header asked for (in the order asked) and the body. Every other field
+// is looked at and dropped, where Beast's response_parser would store each in
+// a container of its own allocations. The limits are ours: headers 64 KiB,
+// the body `max_body`.
+class reply_parser final : public http::basic_parser<false> {
+public:
+    reply_parser(std::span<std::string_view const> keep, std::size_t max_body) : keep_(keep) {
+        header_limit(importwatch::net::header_limit);
+        body_limit(max_body);
+    }
+
+    core::http_reply& reply() { return reply_; }
+
+private:
+    void on_request_impl(http::verb, beast::string_view, beast::string_view, int, error_code&) override {}
+
+    void on_response_impl(int code, beast::string_view, int, error_code&) override { reply_.status = code; }
+
+    void on_field_impl(http::field, beast::string_view name_bytes, beast::string_view value, error_code&) override {
+        std::string_view const name(name_bytes.data(), name_bytes.size());
+        for (std::size_t i = 0; i < keep_.size(); ++i) {
+            if (!core::same_header_name(keep_[i], name)) continue;
+            // The first of its name counts, placed in the order asked for.
+            auto at = reply_.headers.begin();
+            for (; at != reply_.headers.end(); ++at) {
+                if (at->name == keep_[i]) return;
+                std::size_t j = 0;
+                while (keep_[j] != at->name) ++j;
+                if (j > i) break;
+            }
+            reply_.headers.insert(at, core::header_field{std::string(keep_[i]), std::string(value.data(), value.size())});
+            return;
+        }
+    }
+
+    void on_header_impl(error_code&) override {}
+
+    void on_body_init_impl(boost::optional<std::uint64_t> const& length, error_code&) override {
+        if (length) reply_.body.reserve(static_cast<std::size_t>(*length));   // within body_limit
+    }
+
+    std::size_t on_body_impl(beast::string_view body, error_code&) override {
+        reply_.body.append(body.data(), body.size());
+        return body.size();
+    }
+
+    void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
+
+    std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, error_code&) override {
+        reply_.body.append(body.data(), body.size());
+        return body.size();
+    }
+
+    void on_finish_impl(error_code&) override {}
+
+    std::span<std::string_view const> keep_;
+    core::http_reply reply_;
+};
 
 // A limit the response broke: an invalid response.
 std::optional<request_failure> limit_failure(error_code const& ec, std::size_t max_body) {
@@ -111,19 +165,6 @@ std::optional<request_failure> limit_failure(error_code const& ec, std::size_t m
         return request_failure{failure_kind::invalid_response,
                                "response body exceeds " + std::to_string(max_body) + " bytes"};
     return std::nullopt;
-}
-
-// The status, the headers asked for and the body (moved out).
-core::http_reply reply_of(http::response<http::string_body>& res, std::span<std::string_view const> keep) {
-    core::http_reply reply;
-    reply.status = static_cast<int>(res.result_int());
-    reply.headers.reserve(keep.size());
-    for (auto const name : keep) {
-        if (auto it = res.find(name); it != res.end())
-            reply.headers.push_back({std::string(name), std::string(it->value())});
-    }
-    reply.body = std::move(res.body());
-    return reply;
 }
 
 struct connection {
@@ -353,8 +394,7 @@ struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
                                       is_stale_error(wec)};
         }
 
-        http::response_parser<http::string_body> parser;
-        set_limits(parser, options_.max_body);
+        reply_parser parser(keep, options_.max_body);
         c.lowest().expires_at(deadline);
         auto [rec, read] = co_await http::async_read(stream, c.buffer, parser, use_tuple);
         (void)read;
@@ -371,10 +411,9 @@ struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
                                       nothing_received && is_stale_error(rec)};
         }
 
-        auto& res = parser.get();
         ++c.exchanges;
-        bool const keep_alive = res.keep_alive() && !parser.need_eof();
-        co_return exchange_result{reply_of(res, keep), keep_alive, false};
+        bool const keep_alive = parser.keep_alive() && !parser.need_eof();
+        co_return exchange_result{std::move(parser.reply()), keep_alive, false};
     }
 
     asio::awaitable<opened> open(connection& c, steady::time_point deadline) {
@@ -523,8 +562,7 @@ core::http_outcome parse_response(std::string_view bytes, std::size_t max_body,
     memory_stream stream(bytes, read_size);
     beast::flat_buffer buffer;
     buffer.reserve(initial_read_buffer);
-    http::response_parser<http::string_body> parser;
-    set_limits(parser, max_body);
+    reply_parser parser(keep_headers, max_body);
     error_code ec;
     http::read(stream, buffer, parser, ec);
     if (ec) {
@@ -532,7 +570,7 @@ core::http_outcome parse_response(std::string_view bytes, std::size_t max_body,
         if (is_http_parse_error(ec)) return failure(failure_kind::invalid_response, message_of(ec));
         return failure(failure_kind::network, "reading response: " + message_of(ec));
     }
-    return reply_of(parser.get(), keep_headers);
+    return std::move(parser.reply());
 }
 
 core::expected<std::shared_ptr<http_client>> make_client(asio::any_io_executor ex, client_settings const& settings) {
