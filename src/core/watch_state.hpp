@@ -34,6 +34,10 @@ struct watch_state {
     int invalid_streak = 0;                     // consecutive invalid responses
     int rate_limited_streak = 0;                // consecutive 429s on this watch's route
     bool unknown_status_warned = false;
+    // The last 200 body decoded into this state: its size (0: none) and
+    // SipHash-2-4. decide does not decode a byte-identical body again.
+    std::uint32_t body_size = 0;
+    std::uint64_t body_hash = 0;
 
     bool terminal() const;
 };

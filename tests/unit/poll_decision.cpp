@@ -977,3 +977,79 @@ BOOST_AUTO_TEST_CASE(a_failure_shortens_a_large_stored_import_once) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// ---- a byte-identical body is not decoded again ---------------------------------
+
+BOOST_FIXTURE_TEST_SUITE(repeated_bodies, fixture)
+
+// The same decision with and without the remembered body: a state that
+// never saw a body (body_size 0) decodes it.
+BOOST_AUTO_TEST_CASE(a_repeated_body_decides_as_a_decoded_one) {
+    auto const body = import_body("in_progress", {{"a.csv", "pending"}});
+    auto const first = poll(observed("in_progress", {{"a.csv", "pending"}}, t0 - 1h, 4), reply(200, body), t0);
+    BOOST_TEST(first.state.body_size == body.size());
+
+    auto remembered = first.state;
+    remembered.error_streak = 2;
+    remembered.invalid_streak = 1;
+    remembered.rate_limited_streak = 3;
+    auto forgotten = remembered;
+    forgotten.body_size = 0;
+    auto const skipped = poll(remembered, reply(200, body), t0 + 30s);
+    auto const decoded = poll(forgotten, reply(200, body), t0 + 30s);
+    BOOST_TEST(to_string(skipped.result) == to_string(decoded.result));
+    BOOST_TEST(skipped.events.empty());
+    BOOST_TEST(decoded.events.empty());
+    BOOST_TEST(!skipped.persist);
+    BOOST_TEST((skipped.next_poll == decoded.next_poll));
+    BOOST_TEST(skipped.state.error_streak == 0);
+    BOOST_TEST(skipped.state.invalid_streak == 0);
+    BOOST_TEST(skipped.state.rate_limited_streak == 0);
+    BOOST_TEST(skipped.state.import_json == decoded.state.import_json);
+    BOOST_TEST((skipped.state.files == decoded.state.files));
+    BOOST_TEST((skipped.state.body_hash == decoded.state.body_hash));
+}
+
+// One byte of difference (same size) is a different body: decoded, and its
+// change reported.
+BOOST_AUTO_TEST_CASE(a_body_one_byte_different_is_decoded) {
+    auto const body = import_body("in_progress", {{"a.csv", "pending"}});
+    auto const changed = import_body("in_progress", {{"a.csv", "pendinG"}});
+    BOOST_TEST_REQUIRE(body.size() == changed.size());
+    auto const first = poll(observed("in_progress", {{"a.csv", "pending"}}, t0 - 1h, 4), reply(200, body), t0);
+    auto const second = poll(first.state, reply(200, body), t0 + 30s);
+    auto const third = poll(second.state, reply(200, changed), t0 + 60s);
+    BOOST_TEST(types_of(third) == std::vector<std::string>{"importwatch.import.file_status_changed"});
+    BOOST_TEST((third.state.files == std::vector<import_file>{{"a.csv", "pendinG"}}));
+    BOOST_TEST(third.persist);
+}
+
+// A failed watch recovers on the body it last decoded before failing.
+BOOST_AUTO_TEST_CASE(a_repeated_body_still_recovers_a_failed_watch) {
+    auto const body = import_body("ready");
+    auto const first = poll(observed("ready", {}, t0 - 1h, 4), reply(200, body), t0);
+    auto const failed =
+        fail_watch(view(), first.state, watch_failure{"unauthorized", 401, "Invalid access token"}, t0, rng);
+    BOOST_TEST_REQUIRE(failed.state.failure.has_value());
+    auto const d = poll(failed.state, reply(200, body), t0 + 5min);
+    BOOST_TEST(types_of(d) == std::vector<std::string>{"importwatch.watch.recovered"});
+    BOOST_TEST(!d.state.failure.has_value());
+    BOOST_TEST(d.persist);
+}
+
+// The stored Import is only rewritten when something importwatch tracks
+// changes; a stall on a repeated body still carries the body's own Import.
+BOOST_AUTO_TEST_CASE(a_stall_on_a_repeated_body_carries_that_body) {
+    polling.stall_after = {{}, 6h};
+    auto const stored = poll(observed("pending_approval", {}, t0, 1), reply(200, import_body("pending_approval")), t0);
+    auto const body = import_body("pending_approval", {}, "?changed");
+    auto const seen = poll(stored.state, reply(200, body), t0 + 1h);
+    BOOST_TEST(!seen.persist);   // only _links differ: not stored
+    auto const again = poll(seen.state, reply(200, body), t0 + 2h);
+    BOOST_TEST(again.events.empty());
+    auto const d = poll(again.state, reply(200, body), t0 + 6h);
+    BOOST_TEST_REQUIRE(types_of(d) == std::vector<std::string>{"importwatch.import.stalled"});
+    BOOST_TEST(data_of(d.events.at(0)).at("import") == json::parse(body));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
