@@ -62,35 +62,38 @@ public:
           watchdog_(ioc), pause_end_(ioc) {}
 
     int start() {
-        auto cfg = daemon::load_config(options_.config_path);
-        if (!cfg) {
+        auto read = daemon::reread_config(options_.config_path, {});
+        if (!read) {
             // Through the logger, so that `--log-format json` holds for this line too.
-            daemon::log_fields(core::log_level::error, cfg.error(), {{"config", options_.config_path}, {"error", cfg.error()}});
+            daemon::log_fields(core::log_level::error, read.error(),
+                               {{"config", options_.config_path}, {"error", read.error()}});
             return exit_usage;
         }
-        apply_logging(*cfg);
-        auto secrets = daemon::read_secrets(*cfg);
+        watch_files_ = std::move(read->watch_files);
+        core::config const& cfg = read->config;
+        apply_logging(cfg);
+        auto secrets = daemon::read_secrets(cfg);
         if (!secrets) {
             daemon::log_fields(core::log_level::error, secrets.error(),
                        {{"config", options_.config_path}, {"error", secrets.error()}});
             return exit_usage;
         }
-        auto store = store::state_store::open(cfg->state.dir, store::open_mode::daemon);
+        auto store = store::state_store::open(cfg.state.dir, store::open_mode::daemon);
         if (!store) {
             spdlog::error("cannot open the state store: {}", store.error());
             return exit_failure;
         }
         engine_ = std::make_unique<daemon::engine>(ioc_.get_executor(), std::move(*store));
-        if (auto started = engine_->start(*cfg, std::move(*secrets)); !started) {
+        if (auto started = engine_->start(cfg, std::move(*secrets)); !started) {
             spdlog::error("cannot start: {}", started.error());
             return exit_failure;
         }
-        warn_about(*cfg);
+        warn_about(cfg);
         reloads_ = std::make_unique<daemon::reload_coalescer>(
             ioc_.get_executor(), engine_->counters(), [this](std::string const& triggers) { return reload(triggers); });
         engine_->poller().on_pause([this](core::sys_ms until) { show_pause(until); });
-        if (!cfg->admin.listen.empty()) {
-            auto settings = daemon::load_admin_settings(cfg->admin);
+        if (!cfg.admin.listen.empty()) {
+            auto settings = daemon::load_admin_settings(cfg.admin);
             if (!settings) {
                 daemon::log_fields(core::log_level::error, settings.error(),
                                    {{"config", options_.config_path}, {"error", settings.error()}});
@@ -98,24 +101,24 @@ public:
             }
             admin_ = std::make_unique<daemon::admin_server>(ioc_.get_executor(), *engine_,
                                                     [this] { return reloads_->request_and_wait("POST /-/reload"); });
-            if (auto bound = admin_->start(cfg->admin.listen, std::move(*settings)); !bound) {
+            if (auto bound = admin_->start(cfg.admin.listen, std::move(*settings)); !bound) {
                 spdlog::error("admin server: {}", bound.error());
                 return exit_failure;
             }
             admin_->set_ready(true);
         }
         boost::json::object fields{{"version", IMPORTWATCH_VERSION},
-                                   {"watches", cfg->watches.size()},
-                                   {"webhooks", cfg->webhooks.size()},
+                                   {"watches", cfg.watches.size()},
+                                   {"webhooks", cfg.webhooks.size()},
                                    {"state", engine_->state().path()}};
         if (admin_)   // the bound address (admin.listen may say port 0)
-            fields["admin"] = fmt::format("{}:{}", cfg->admin.listen.substr(0, cfg->admin.listen.rfind(':')),
+            fields["admin"] = fmt::format("{}:{}", cfg.admin.listen.substr(0, cfg.admin.listen.rfind(':')),
                                           admin_->port());
         daemon::log_fields(core::log_level::info,
                    fmt::format("importwatch {} started: {} watches, {} webhooks, state in {}", IMPORTWATCH_VERSION,
-                               cfg->watches.size(), cfg->webhooks.size(), engine_->state().path()),
+                               cfg.watches.size(), cfg.webhooks.size(), engine_->state().path()),
                    std::move(fields));
-        follow_files(*cfg);
+        follow_files(cfg);
         daemon::notify_systemd("READY=1\n" + status_line(*engine_));
         asio::co_spawn(ioc_, handle_signals(), daemon::log_on_failure("signal handling"));
         asio::co_spawn(ioc_, handle_hangups(), daemon::log_on_failure("reload handling"));
@@ -188,8 +191,12 @@ private:
     }
 
     core::expected<void> try_reload() {
-        auto cfg = daemon::load_config(options_.config_path);
-        if (!cfg) return core::fail(cfg.error());
+        std::vector<core::watch_config const*> running;
+        for (auto const& s : engine_->poller().watches())
+            if (!s.removed) running.push_back(&s.config);
+        auto read = daemon::reread_config(options_.config_path, daemon::unchanged_files(watch_files_, running));
+        if (!read) return core::fail(read.error());
+        auto* const cfg = &read->config;
         auto secrets = daemon::read_secrets(*cfg);
         if (!secrets) return core::fail(secrets.error());
         auto const& old = engine_->current_config();
@@ -209,6 +216,7 @@ private:
         if (admin_) admin_->apply(std::move(*admin_settings));
         warn_about(*cfg);
         follow_files(*cfg);   // new globs, new directories
+        watch_files_ = std::move(read->watch_files);
         return {};
     }
 
@@ -267,6 +275,7 @@ private:
     asio::system_timer pause_end_;
     std::unique_ptr<daemon::engine> engine_;
     std::unique_ptr<daemon::reload_coalescer> reloads_;
+    std::map<std::string, daemon::watch_file_read> watch_files_;   // what the running config was read from
     std::unique_ptr<daemon::config_watcher> watcher_;   // reload.auto
     std::string watcher_error_;                         // why there is none, as last logged
     std::unique_ptr<daemon::admin_server> admin_;

@@ -9,6 +9,7 @@
 #include <set>
 
 #include <glob.h>
+#include <openssl/evp.h>
 
 #include "core/api_token.hpp"
 #include "core/config_parser.hpp"
@@ -74,18 +75,19 @@ int on_glob_error(char const* epath, int error) {
 
 } // namespace
 
-core::expected<core::config> load_config(std::string const& path) {
+core::expected<read_config> reread_config(std::string const& path, earlier_watches const& earlier) {
     auto text = read_bounded_file(path, max_config_file_bytes);
     if (!text) return core::fail(file_message(path, text.error()));
     auto cfg = core::parse_config(*text, path, get_env);
-    if (!cfg) return cfg;
+    if (!cfg) return core::fail(cfg.error());
+    read_config out{std::move(*cfg), {}};
 
     // Relative globs are relative to the config file, not to the daemon's
     // working directory (which is / under systemd).
     std::filesystem::path base = std::filesystem::path(path).parent_path();
     std::set<std::string> files;   // sorted, and a file two globs match is read once
-    for (std::size_t i = 0; i < cfg->watch_files.size(); ++i) {
-        std::string pattern = cfg->watch_files[i];
+    for (std::size_t i = 0; i < out.config.watch_files.size(); ++i) {
+        std::string pattern = out.config.watch_files[i];
         if (!pattern.empty() && pattern.front() != '/' && !base.empty()) pattern = (base / pattern).string();
         glob_t g{};
         glob_error = "out of memory";
@@ -96,18 +98,58 @@ core::expected<core::config> load_config(std::string const& path) {
         ::globfree(&g);
         if (rc != 0 && rc != GLOB_NOMATCH) {
             return core::fail(path + ": watch_files[" + std::to_string(i) + "]: cannot expand " +
-                              cfg->watch_files[i] + ": " + glob_error);
+                              out.config.watch_files[i] + ": " + glob_error);
         }
     }
+    auto& watches = out.config.watches;
     for (auto const& file : files) {
         auto watch_text = read_bounded_file(file, max_config_file_bytes);
         if (!watch_text) return core::fail(file_message(file, watch_text.error()));
-        auto watches = core::parse_watch_file(*watch_text, file, get_env);
-        if (!watches) return core::fail(watches.error());
-        cfg->watches.insert(cfg->watches.end(), watches->begin(), watches->end());
+        file_digest digest{};
+        unsigned int size = 0;
+        if (EVP_Digest(watch_text->data(), watch_text->size(), digest.data(), &size, EVP_sha256(), nullptr) != 1)
+            return core::fail(file + ": cannot compute its SHA-256");
+        std::optional<std::vector<core::watch_config>> from_file;
+        if (earlier) from_file = earlier(file, digest);
+        if (!from_file) {
+            auto parsed = core::parse_watch_file(*watch_text, file, get_env);
+            if (!parsed) return core::fail(parsed.error());
+            from_file = std::move(*parsed);
+        }
+        out.watch_files.emplace(file, watch_file_read{digest, from_file->size()});
+        watches.insert(watches.end(), std::make_move_iterator(from_file->begin()),
+                       std::make_move_iterator(from_file->end()));
     }
-    if (auto ok = core::check_watch_set(*cfg); !ok) return core::fail(ok.error());
-    return cfg;
+    if (auto ok = core::check_watch_set(out.config); !ok) return core::fail(ok.error());
+    return out;
+}
+
+core::expected<core::config> load_config(std::string const& path) {
+    auto read = reread_config(path, {});
+    if (!read) return core::fail(read.error());
+    return std::move(read->config);
+}
+
+earlier_watches unchanged_files(std::map<std::string, watch_file_read> before,
+                                std::vector<core::watch_config const*> const& running) {
+    std::map<std::string, std::vector<core::watch_config>> by_file;
+    for (auto const* w : running) {
+        // origin is "file:line:col"; the file name may itself hold ':'.
+        std::string_view file = w->origin;
+        for (int part = 0; part < 2; ++part) file = file.substr(0, file.rfind(':'));
+        if (before.contains(std::string(file))) by_file[std::string(file)].push_back(*w);
+    }
+    return [before = std::move(before), by_file = std::move(by_file)](
+               std::string const& file, file_digest const& digest) mutable -> std::optional<std::vector<core::watch_config>> {
+        auto const read = before.find(file);
+        if (read == before.end() || read->second.digest != digest) return std::nullopt;
+        std::vector<core::watch_config> watches;
+        if (auto const it = by_file.find(file); it != by_file.end()) watches = std::move(it->second);
+        // A count that differs means the origins did not say what they were
+        // taken to (or the file was read twice): parse it, to be sure.
+        if (watches.size() != read->second.watches) return std::nullopt;
+        return watches;
+    };
 }
 
 core::expected<std::string, secret_error> read_api_token(core::launchdarkly_config const& ld) {
