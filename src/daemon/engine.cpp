@@ -122,7 +122,8 @@ core::expected<void> engine::start(core::config const& cfg, secrets s) {
 }
 
 core::expected<void> engine::reload(core::config const& cfg, secrets s) {
-    auto stored = store_->load_watches();
+    // Kept watches keep the state they run with: only new ones are read.
+    auto stored = store_->load_watches(poller_->new_keys(cfg.watches));
     if (!stored) return core::fail(stored.error());
     auto configured = poller_->configure(settings_for(cfg, s), cfg.watches, *stored);
     if (!configured) return configured;

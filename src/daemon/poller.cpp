@@ -1,6 +1,7 @@
 #include "daemon/poller.hpp"
 
 #include <random>
+#include <unordered_set>
 
 #include <boost/asio/co_spawn.hpp>
 #include <spdlog/spdlog.h>
@@ -456,6 +457,17 @@ core::expected<void> poller::configure(poller_settings settings, std::vector<cor
 asio::awaitable<void> poller::run() { return impl_->run(); }
 void poller::stop() { impl_->stop(); }
 std::deque<watch_slot> const& poller::watches() const { return impl_->slots_; }
+
+std::vector<std::string> poller::new_keys(std::vector<core::watch_config> const& watches) const {
+    std::unordered_set<std::string> running;
+    running.reserve(impl_->slots_.size());
+    for (auto const& s : impl_->slots_)
+        if (!s.removed) running.insert(s.config.key.path());
+    std::vector<std::string> out;
+    for (auto const& w : watches)
+        if (auto key = w.key.path(); !running.contains(key)) out.push_back(std::move(key));
+    return out;
+}
 
 std::optional<core::sys_ms> poller::next_poll(watch_slot const& watch) const {
     return impl_->schedule_.due(watch.index);

@@ -85,6 +85,10 @@ public:
     core::expected<void> configure(poller_settings settings, std::vector<core::watch_config> const& watches,
                                    std::map<std::string, core::watch_state> const& stored);
 
+    /// The keys of `watches` the poller does not run yet: the ones configure()
+    /// would start from the store.
+    std::vector<std::string> new_keys(std::vector<core::watch_config> const& watches) const;
+
     /// Runs until stop().
     asio::awaitable<void> run();
     /// Stops scheduling and abandons polls in flight (nothing of them is committed).

@@ -200,7 +200,7 @@ struct state_store::impl {
     sqlite3*& db = conn.db;
 
     statement begin_immediate, commit_tx, rollback_tx, sync_normal, sync_full;
-    statement upsert_watch, insert_outbox, select_watches;
+    statement upsert_watch, insert_outbox, select_watches, select_watch;
     statement select_heads;
     statement update_delivered, update_reschedule, update_dead;
     statement select_outbox, replay_all, replay_one, purge;
@@ -470,6 +470,9 @@ core::expected<void> state_store::impl::prepare_all() {
         {select_watches,
          "SELECT key, status, import_json, status_since_ms, sequence, failure_reason, failure_http_status, "
          "failure_message, stall_reported FROM watches"},
+        {select_watch,
+         "SELECT key, status, import_json, status_since_ms, sequence, failure_reason, failure_http_status, "
+         "failure_message, stall_reported FROM watches WHERE key = ?1"},
         // The head of each (webhook, watch) queue: its pending row with the
         // smallest sequence. Dead rows count as done and block nothing.
         {select_heads, std::string("SELECT ") + prefixed_columns("o") + " FROM " + heads_join +
@@ -601,36 +604,57 @@ state_store::~state_store() = default;
 
 std::string const& state_store::path() const { return impl_->path; }
 
+namespace {
+
+/// A row of select_watches / select_watch.
+core::watch_state read_watch(statement& s) {
+    core::watch_state w;
+    if (!s.is_null(1)) w.status = s.text(1);
+    w.import_json = s.text(2);
+    if (!w.import_json.empty()) {
+        // Decoded here, once: events splice the stored bytes as they are,
+        // so a damaged row is forgotten rather than passed on.
+        boost::system::error_code ec;
+        auto json = boost::json::parse(w.import_json, ec);
+        if (ec) w.import_json.clear();
+        else w.files = core::files_of(json);
+    }
+    w.status_since = from_ms(s.int64(3));
+    w.sequence = static_cast<std::uint64_t>(s.int64(4));
+    if (!s.is_null(5)) {
+        core::watch_failure f;
+        f.reason = s.text(5);
+        if (!s.is_null(6)) f.http_status = static_cast<int>(s.int64(6));
+        f.message = s.text(7);
+        w.failure = std::move(f);
+    }
+    w.stall_reported = s.int64(8) != 0;
+    return w;
+}
+
+} // namespace
+
 core::expected<std::map<std::string, core::watch_state>> state_store::load_watches() {
     auto& s = impl_->select_watches;
     reset_guard g{s};
     std::map<std::string, core::watch_state> out;
     int rc;
-    while ((rc = s.step()) == SQLITE_ROW) {
-        core::watch_state w;
-        if (!s.is_null(1)) w.status = s.text(1);
-        w.import_json = s.text(2);
-        if (!w.import_json.empty()) {
-            // Decoded here, once: events splice the stored bytes as they are,
-            // so a damaged row is forgotten rather than passed on.
-            boost::system::error_code ec;
-            auto json = boost::json::parse(w.import_json, ec);
-            if (ec) w.import_json.clear();
-            else w.files = core::files_of(json);
-        }
-        w.status_since = from_ms(s.int64(3));
-        w.sequence = static_cast<std::uint64_t>(s.int64(4));
-        if (!s.is_null(5)) {
-            core::watch_failure f;
-            f.reason = s.text(5);
-            if (!s.is_null(6)) f.http_status = static_cast<int>(s.int64(6));
-            f.message = s.text(7);
-            w.failure = std::move(f);
-        }
-        w.stall_reported = s.int64(8) != 0;
-        out.emplace(s.text(0), std::move(w));
-    }
+    while ((rc = s.step()) == SQLITE_ROW) out.emplace(s.text(0), read_watch(s));
     if (rc != SQLITE_DONE) return core::fail("load watches: " + impl_->errmsg());
+    return out;
+}
+
+core::expected<std::map<std::string, core::watch_state>> state_store::load_watches(
+    std::vector<std::string> const& keys) {
+    std::map<std::string, core::watch_state> out;
+    for (auto const& key : keys) {
+        auto& s = impl_->select_watch;
+        reset_guard g{s};
+        s.bind(1, key);
+        int const rc = s.step();
+        if (rc == SQLITE_ROW) out.emplace(key, read_watch(s));
+        else if (rc != SQLITE_DONE) return core::fail("load watches: " + impl_->errmsg());
+    }
     return out;
 }
 

@@ -97,6 +97,9 @@ public:
 
     /// Every stored watch state, keyed by watch key path.
     core::expected<std::map<std::string, core::watch_state>> load_watches();
+    /// The stored states of `keys` (those the store has): what a reload needs
+    /// for the watches it adds, without reading every other row.
+    core::expected<std::map<std::string, core::watch_state>> load_watches(std::vector<std::string> const& keys);
 
     /// Sets the bounds (the defaults otherwise), the database's size included.
     core::expected<void> set_limits(outbox_limits const& limits);

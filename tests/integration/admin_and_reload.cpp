@@ -605,6 +605,23 @@ BOOST_AUTO_TEST_CASE(post_reload_applies_rejects_and_keeps_old_config) {
     BOOST_TEST(run_until(f.ioc, [&] { return f.requests_for("extra").size() >= 2; }, 10s));
     BOOST_TEST(f.watches().size() == 2u);
 
+    // Removed, then added back: it carries on from its stored state (the same
+    // status_since), not from a first observation.
+    auto const extra_since = f.watch_named("extra").value_or(boost::json::object{})["status_since"];
+    BOOST_TEST_REQUIRE(extra_since.is_string());
+    f.dir.write("config.yaml", f.config(base, true));
+    BOOST_TEST(f.status_of("POST", "/-/reload") == 200);
+    BOOST_TEST(f.watches().size() == 1u);
+    f.pump(1100ms);   // a first observation now would have a later status_since
+    f.dir.write("config.yaml", f.config(base + watch_entry("extra", "extra"), true));
+    auto const polled = f.requests_for("extra").size();
+    BOOST_TEST(f.status_of("POST", "/-/reload") == 200);
+    BOOST_TEST(run_until(f.ioc, [&] { return f.requests_for("extra").size() >= polled + 1; }, 10s));
+    auto const back = f.watch_named("extra");
+    BOOST_TEST_REQUIRE(back.has_value());
+    BOOST_TEST(back->at("status_since") == extra_since);
+    BOOST_TEST(is(back->at("status"), "pending_approval"));
+
     // Invalid: 400 with the error; the old config keeps running.
     f.dir.write("config.yaml", f.config(base + watch_entry("extra", "extra"), true) + "  - { name: bad, project: p }\n");
     r = f.request("POST", "/-/reload");

@@ -139,6 +139,33 @@ BOOST_AUTO_TEST_CASE(creates_dir_0700_and_round_trips_watch_states) {
     BOOST_TEST(loaded->at("p/e/s/a").sequence == 8u);
 }
 
+BOOST_AUTO_TEST_CASE(load_watches_by_key_reads_only_those_asked_for) {
+    testing::temp_dir tmp;
+    auto st = open_or_die(tmp.path().string());
+    core::watch_state a;
+    a.status = "ready";
+    a.import_json = R"({"id":"a","status":"ready","files":[{"filename":"x.csv","status":"done"}]})";
+    a.sequence = 4;
+    BOOST_TEST_REQUIRE(st->commit("p/e/s/a", "a", a, {}, at(5)).has_value());
+    core::watch_state b;
+    b.sequence = 9;
+    BOOST_TEST_REQUIRE(st->commit("p/e/s/b", "b", b, {}, at(5)).has_value());
+
+    auto some = st->load_watches(std::vector<std::string>{"p/e/s/a", "p/e/s/never"});
+    BOOST_TEST_REQUIRE(some.has_value());
+    BOOST_TEST_REQUIRE(some->size() == 1u);   // b not asked for, "never" not stored
+    auto const& la = some->at("p/e/s/a");
+    auto const all = st->load_watches();
+    BOOST_TEST_REQUIRE(all.has_value());
+    auto const& full = all->at("p/e/s/a");   // the same row, read by the full scan
+    BOOST_TEST((la.status == full.status));
+    BOOST_TEST(la.import_json == full.import_json);
+    BOOST_TEST(la.sequence == 4u);
+    BOOST_TEST_REQUIRE(la.files.size() == 1u);
+    BOOST_TEST(la.files[0].filename == "x.csv");
+    BOOST_TEST(st->load_watches(std::vector<std::string>{})->empty());
+}
+
 BOOST_AUTO_TEST_CASE(commit_writes_one_outbox_row_per_event_and_webhook) {
     testing::temp_dir tmp;
     auto st = open_or_die(tmp.path().string());
