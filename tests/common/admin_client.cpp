@@ -9,12 +9,6 @@
 
 namespace importwatch::testing {
 
-std::uint16_t free_port() {
-    boost::asio::io_context ioc;
-    boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
-    return a.local_endpoint().port();
-}
-
 std::optional<core::http_reply> admin_request(boost::asio::io_context& ioc, std::uint16_t port,
                                               std::string const& method, std::string const& target,
                                               std::chrono::milliseconds timeout) {

@@ -12,9 +12,6 @@
 
 namespace importwatch::testing {
 
-/// A port that was free a moment ago, for admin.listen.
-std::uint16_t free_port();
-
 /// METHOD target on 127.0.0.1:port; nullopt when no answer came within `timeout`.
 std::optional<core::http_reply> admin_request(boost::asio::io_context& ioc, std::uint16_t port,
                                               std::string const& method, std::string const& target,

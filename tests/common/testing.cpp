@@ -1,5 +1,6 @@
 #include "common/testing.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <random>
@@ -9,8 +10,11 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <boost/asio/ip/tcp.hpp>
 
 extern char** environ;
 
@@ -58,6 +62,39 @@ std::string test_pki::write_files(temp_dir const& dir) const {
     dir.write("server.pem", server.certificate);
     dir.write("server.key", server.private_key);
     return dir.write("ca.pem", ca.certificate_pem());
+}
+
+std::uint16_t free_port() {
+    // Below the ephemeral range (net.ipv4.ip_local_port_range, 32768-60999 by
+    // default) and above the ports services usually take.
+    int ephemeral_low = 32768;
+    if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); range) range >> ephemeral_low;
+    int const high = ephemeral_low > 24'000 ? ephemeral_low - 1 : 32'767;
+    int const low = high - 8'000;
+
+    auto const locks = fs::temp_directory_path() / "importwatch-test-ports";
+    std::error_code ec;
+    fs::create_directories(locks, ec);
+    int const span = high - low + 1;
+    int const first = static_cast<int>(std::random_device{}() % static_cast<unsigned>(span));
+    for (int i = 0; i < span; ++i) {
+        auto const port = static_cast<std::uint16_t>(low + (first + i) % span);
+        // Held (never closed) until this process exits; not inherited by children.
+        int const fd = ::open((locks / std::to_string(port)).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (fd < 0) continue;
+        if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            ::close(fd);   // another test process has it
+            continue;
+        }
+        boost::asio::io_context ioc;
+        boost::asio::ip::tcp::acceptor probe(ioc);
+        boost::system::error_code bind_error;
+        probe.open(boost::asio::ip::tcp::v4(), bind_error);
+        if (!bind_error) probe.bind({boost::asio::ip::make_address("127.0.0.1"), port}, bind_error);
+        if (!bind_error) return port;
+        ::close(fd);   // something outside the tests listens there
+    }
+    throw std::runtime_error("no free port in " + std::to_string(low) + "-" + std::to_string(high));
 }
 
 bool run_until(boost::asio::io_context& ioc, std::function<bool()> const& done,

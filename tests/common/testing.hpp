@@ -2,6 +2,7 @@
 // Fixtures for tests: temp dirs, a throwaway PKI, running an io_context until
 // a condition holds, and spawning the importwatch binary.
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -53,6 +54,14 @@ struct test_pki {
     /// Writes ca.pem, server.pem and server.key into dir; returns the CA path.
     std::string write_files(temp_dir const& dir) const;
 };
+
+/// A port on 127.0.0.1 for a child process to listen on (or to find
+/// closed). Tests run side by side, so a port that was merely free a moment
+/// ago is not enough: this one lies below the kernel's ephemeral range, where
+/// no port-0 listener or outgoing connection lands, and a lock file in /tmp
+/// keeps every other test process on the machine from being handed it while
+/// this process lives.
+std::uint16_t free_port();
 
 /// Runs ioc until `done()` holds or `timeout` passes; returns done().
 bool run_until(boost::asio::io_context& ioc, std::function<bool()> const& done,

@@ -62,12 +62,6 @@ bool is(boost::json::value const& v, std::string_view s) { return v.is_string() 
 bool is(boost::json::value const& v, bool b) { return v.is_bool() && v.as_bool() == b; }
 bool is(boost::json::value const& v, char const* s) { return is(v, std::string_view(s)); }
 
-std::uint16_t free_port() {
-    boost::asio::io_context ioc;
-    boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
-    return a.local_endpoint().port();
-}
-
 /// A webhook receiver: records requests, answers 204 after `delay`.
 struct webhook_receiver {
     std::vector<net::server_request> received;

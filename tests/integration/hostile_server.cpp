@@ -32,12 +32,6 @@ namespace {
 // daemon's flood needs fewer polls to count as one.
 constexpr double min_polls = sanitized ? 5 : 20;
 
-std::uint16_t free_port() {
-    boost::asio::io_context ioc;
-    boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
-    return a.local_endpoint().port();
-}
-
 /// VmRSS of a process in bytes (0 when gone).
 std::size_t rss_of(int pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/status");

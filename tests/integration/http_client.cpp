@@ -422,11 +422,7 @@ BOOST_AUTO_TEST_CASE(redirects_are_returned_not_followed) {
 }
 
 BOOST_AUTO_TEST_CASE(connection_refused_names_the_address) {
-    std::uint16_t port = 0;
-    {
-        tcp::acceptor a(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-        port = a.local_endpoint().port();
-    }
+    auto const port = iw::testing::free_port();   // nothing listens there
     net::http_client client(ioc.get_executor(), options(port));
     auto out = send(client, get());
     BOOST_REQUIRE(!out.has_value());

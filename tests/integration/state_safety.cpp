@@ -38,12 +38,6 @@ namespace {
 using namespace importwatch;
 using namespace importwatch::testing;
 
-std::uint16_t free_port() {
-    asio::io_context ioc;
-    asio::ip::tcp::acceptor a(ioc, {asio::ip::make_address("127.0.0.1"), 0});
-    return a.local_endpoint().port();
-}
-
 bool logged(child_process const& p, std::string const& text) { return p.err().find(text) != std::string::npos; }
 
 // `importwatch healthcheck --url URL`: 0 on 200, 1 otherwise.
