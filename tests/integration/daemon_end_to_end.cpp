@@ -43,7 +43,7 @@ imports:
     segment: vip
     import_id: imp-complete
     steps:
-      - { status: preparing, for: 600ms, files: [{ filename: a.csv, status: pending }] }
+      - { status: preparing, for: 2s, files: [{ filename: a.csv, status: pending }] }
       - { status: in_progress, for: 600ms, files: [{ filename: a.csv, status: processing }] }
       - { status: complete, files: [{ filename: a.csv, status: complete }] }
   - project: p1
@@ -51,7 +51,7 @@ imports:
     segment: beta
     import_id: imp-stopped
     steps:
-      - { status: preparing, for: 800ms }
+      - { status: preparing, for: 2s }
       - { status: stopped }
 )";
 
@@ -72,7 +72,7 @@ BOOST_AUTO_TEST_CASE(run_logs_every_transition_in_order_and_stops_on_sigterm) {
     simulated_launchdarkly api(two_imports);
     auto cfg = api.dir.write("config.yaml", api.config({.watches = two_watches}));
     child_process daemon({"run", "--config", cfg}, token_env());
-    // Both imports end within ~1.2 s; give generous time, then stop the daemon.
+    // Both imports end within ~2.6 s; give generous time, then stop the daemon.
     run_until(api.ioc, [&] {
         auto ev = event_lines(daemon.err());
         return contains(ev, "vip status in_progress -> complete (p1/production/vip/imp-complete)") &&
@@ -129,7 +129,7 @@ BOOST_AUTO_TEST_CASE(wait_exit_codes) {
     simulated_launchdarkly api(R"(
 token: sim-token
 imports:
-  - { project: p, environment: e, segment: s, import_id: done, steps: [{ status: preparing, for: 300ms }, { status: complete }] }
+  - { project: p, environment: e, segment: s, import_id: done, steps: [{ status: preparing, for: 2s }, { status: complete }] }
   - { project: p, environment: e, segment: s, import_id: halted, steps: [{ status: in_progress, for: 300ms }, { status: stopped }] }
   - { project: p, environment: e, segment: s, import_id: forever, steps: [{ status: in_progress }] }
 )");

@@ -99,7 +99,7 @@ struct fixture {
 std::string const one_import = R"(
 token: sim-token
 imports:
-  - { project: p, environment: e, segment: s, import_id: one, steps: [{ status: preparing, for: 400ms }, { status: in_progress, for: 400ms }, { status: complete }] }
+  - { project: p, environment: e, segment: s, import_id: one, steps: [{ status: preparing, for: 2s }, { status: in_progress, for: 1s }, { status: complete }] }
 )";
 
 std::string const forever_import = R"(
@@ -294,8 +294,8 @@ BOOST_AUTO_TEST_CASE(a_failing_event_holds_its_watch_only) {
     setup(R"(
 token: sim-token
 imports:
-  - { project: p, environment: e, segment: s, import_id: held, steps: [{ status: preparing, for: 300ms }, { status: in_progress, for: 300ms }, { status: complete }] }
-  - { project: p, environment: e, segment: s, import_id: free, steps: [{ status: preparing, for: 300ms }, { status: in_progress, for: 300ms }, { status: complete }] }
+  - { project: p, environment: e, segment: s, import_id: held, steps: [{ status: preparing, for: 2s }, { status: in_progress, for: 500ms }, { status: complete }] }
+  - { project: p, environment: e, segment: s, import_id: free, steps: [{ status: preparing, for: 2s }, { status: in_progress, for: 500ms }, { status: complete }] }
 )", o);
     // The first attempt of held #1 fails; everything else is accepted.
     bool failed_once = false;

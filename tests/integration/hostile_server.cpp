@@ -316,7 +316,7 @@ imports:
     segment: s
     import_id: weird
     steps:
-      - { status: "in_progress", for: 500ms, files: [{ filename: "a.csv", status: "pending" }] }
+      - { status: "in_progress", for: 2s, files: [{ filename: "a.csv", status: "pending" }] }
       - status: "\e[2J\a\x9b31m\u0085\L\u202etxt.exe\u2067\r\x7f"
         files: [{ filename: "\u202egnp.exe\e]0;owned\a", status: "\x9bdone" }]
 )";
