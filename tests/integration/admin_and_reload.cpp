@@ -678,6 +678,8 @@ BOOST_AUTO_TEST_CASE(sighup_reload_json_logs_and_sd_notify) {
     daemon.signal(SIGHUP);
     BOOST_TEST(run_until(f.ioc, [&] { return count(daemon.err(), "configuration reloaded") > reloads_before; }, 10s));
     {
+        // The log line can be read before the reader thread has the datagram sent ahead of it.
+        run_until(f.ioc, [&] { return notify.find("RELOADING=1", notified).has_value(); }, 5s);
         BOOST_TEST_INFO(notify.all());
         auto reloading = notify.find("RELOADING=1", notified);
         BOOST_REQUIRE(reloading);
@@ -709,7 +711,7 @@ BOOST_AUTO_TEST_CASE(sighup_reload_json_logs_and_sd_notify) {
     auto rc = f.serve_until_exit(daemon, 15s);
     BOOST_TEST_INFO(daemon.err());
     BOOST_TEST(rc.value_or(-1) == 0);
-    BOOST_TEST(notify.find("STOPPING=1", before_stop).has_value());
+    BOOST_TEST(run_until(f.ioc, [&] { return notify.find("STOPPING=1", before_stop).has_value(); }, 5s));
 
     // Every stderr line is a JSON object with ts, level, msg; event lines carry
     // the CloudEvent. alpha saw `none -> in_progress` once, despite the reloads.
