@@ -19,6 +19,8 @@ public:
     std::optional<std::uint64_t> admit(std::string const& key, sys_ms now);
     /// The cause went away (e.g. a successful poll): the next error logs at once.
     void clear(std::string const& key);
+    /// Nothing held: clear() has nothing to do (callers skip building a key).
+    bool empty() const { return entries_.empty(); }
 
 private:
     struct entry {

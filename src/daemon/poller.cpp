@@ -55,7 +55,11 @@ public:
     }
 
     /// A good poll: the next error of this watch is logged at once.
-    void poll_succeeded(watch_slot const& s) { throttle_.clear(s.config.key.path()); }
+    /// Every steady-state poll comes here: the key (an allocated path) is
+    /// only built when some error is held at all.
+    void poll_succeeded(watch_slot const& s) {
+        if (!throttle_.empty()) throttle_.clear(s.config.key.path());
+    }
 
     void poll_failed(watch_slot const& s, core::poll_result result, std::string const& error, core::sys_ms now) {
         auto const subject = s.config.key.path();
