@@ -23,6 +23,7 @@
 
 #include "core/config.hpp"
 #include "core/untrusted_text.hpp"
+#include "net/http_parse_error.hpp"
 #include "net/memory_stream.hpp"
 
 namespace importwatch::net {
@@ -72,11 +73,6 @@ bool is_stale_error(error_code const& ec) {
     return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
            ec == asio::error::broken_pipe || ec == asio::error::connection_aborted ||
            ec == asio::ssl::error::stream_truncated;
-}
-
-bool is_http_parse_error(error_code const& ec) {
-    return ec.category() == http::make_error_code(http::error::bad_version).category() &&
-           ec != http::error::end_of_stream && ec != http::error::partial_message;
 }
 
 // The deadline runs out on every layer; Beast reports beast::error::timeout,

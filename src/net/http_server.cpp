@@ -19,6 +19,7 @@
 #include <boost/beast/ssl.hpp>
 #include <spdlog/spdlog.h>
 
+#include "net/http_parse_error.hpp"
 #include "net/memory_stream.hpp"
 #include "core/duration.hpp"
 #include "core/log_throttle.hpp"
@@ -94,11 +95,6 @@ core::sys_ms wall_clock() {
     return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
 }
 
-bool is_parse_error(error_code const& ec) {
-    return ec.category() == http::make_error_code(http::error::bad_version).category() &&
-           ec != http::error::end_of_stream && ec != http::error::partial_message;
-}
-
 // Every request is read with our limits.
 void set_limits(http::request_parser<http::string_body>& parser, std::size_t max_request_body) {
     parser.header_limit(header_limit);
@@ -116,7 +112,7 @@ std::optional<refusal> refusal_for(error_code const& ec) {
     if (ec == http::error::body_limit) return refusal{http::status::payload_too_large, "request body too large\n"};
     if (ec == http::error::header_limit)
         return refusal{http::status::request_header_fields_too_large, "request headers too large\n"};
-    if (ec && is_parse_error(ec)) return refusal{http::status::bad_request, "bad request\n"};
+    if (ec && is_http_parse_error(ec)) return refusal{http::status::bad_request, "bad request\n"};
     return std::nullopt;
 }
 
