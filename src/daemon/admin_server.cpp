@@ -40,11 +40,39 @@ std::string escape_label(std::string_view v) {
 /// Writes families in the Prometheus text format (0.0.4).
 class exposition {
 public:
-    void family(std::string_view name, std::string_view type, std::string_view help) {
+    /// The samples of one family, each written under the family's name.
+    class family_samples {
+    public:
+        family_samples(exposition& x, std::string_view name) : x_(x), name_(name) {}
+        void sample(double value, std::string_view labels = {}) { x_.sample(name_, {}, value, labels); }
+        /// A histogram's name_bucket, name_sum and name_count series.
+        void sample(std::string_view suffix, double value, std::string_view labels = {}) {
+            x_.sample(name_, suffix, value, labels);
+        }
+
+    private:
+        exposition& x_;
+        std::string_view name_;
+    };
+
+    family_samples family(std::string_view name, std::string_view type, std::string_view help) {
         out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+        return {*this, name};
     }
-    void sample(std::string_view name, double value, std::string_view labels = {}) {
+    /// A family of one sample.
+    void single(std::string_view name, std::string_view type, std::string_view help, double value,
+                std::string_view labels = {}) {
+        family(name, type, help).sample(value, labels);
+    }
+    /// Room for `bytes` of text at once: growing a ~90 MB text by doubling
+    /// would hold the old and the new buffer together.
+    void reserve(std::size_t bytes) { out_.reserve(bytes); }
+    std::string take() { return std::move(out_); }
+
+private:
+    void sample(std::string_view name, std::string_view suffix, double value, std::string_view labels) {
         out_ += name;
+        out_ += suffix;
         if (!labels.empty()) {
             out_ += '{';
             out_ += labels;
@@ -54,12 +82,7 @@ public:
         out_ += fmt::format("{}", value);
         out_ += '\n';
     }
-    /// Room for `bytes` of text at once: growing a ~90 MB text by doubling
-    /// would hold the old and the new buffer together.
-    void reserve(std::size_t bytes) { out_.reserve(bytes); }
-    std::string take() { return std::move(out_); }
 
-private:
     std::string out_;
 };
 
@@ -89,8 +112,7 @@ void process_families(exposition& x) {
     auto const p = read_process_stats();
     auto one = [&](char const* name, char const* type, char const* help, std::optional<double> v) {
         if (!v) return;
-        x.family(name, type, help);
-        x.sample(name, *v);
+        x.single(name, type, help, *v);
     };
     one("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", p.cpu_seconds);
     one("process_open_fds", "gauge", "Number of open file descriptors.", p.open_fds);
@@ -114,8 +136,7 @@ std::string render_metrics(engine& e) {
     exposition x;
     x.reserve(16 * 1024 + e.poller().watches().size() * 1024);   // ~0.9 KiB of series per watch
 
-    x.family("importwatch_build_info", "gauge", "Build information.");
-    x.sample("importwatch_build_info", 1, label("version", IMPORTWATCH_VERSION));
+    x.single("importwatch_build_info", "gauge", "Build information.", 1, label("version", IMPORTWATCH_VERSION));
 
     std::map<std::string_view, std::size_t> by_status;
     for (auto const status : core::status_labels) by_status[status] = 0;
@@ -126,139 +147,136 @@ std::string render_metrics(engine& e) {
         if (s.state.failure) ++failed;
         if (stalled(s)) ++stalled_watches;
     }
-    x.family("importwatch_watches", "gauge", "Watches by last observed import status.");
-    for (auto const& [status, n] : by_status) x.sample("importwatch_watches", double(n), label("status", status));
+    auto watches_by_status = x.family("importwatch_watches", "gauge", "Watches by last observed import status.");
+    for (auto const& [status, n] : by_status) watches_by_status.sample(double(n), label("status", status));
 
-    x.family("importwatch_polls_total", "counter", "Polls of the LaunchDarkly API by result.");
+    auto polls = x.family("importwatch_polls_total", "counter", "Polls of the LaunchDarkly API by result.");
     for (std::size_t i = 0; i < m.polls.size(); ++i)
-        x.sample("importwatch_polls_total", double(m.polls[i]),
-                 label("result", core::to_string(static_cast<core::poll_result>(i))));
+        polls.sample(double(m.polls[i]), label("result", core::to_string(static_cast<core::poll_result>(i))));
 
-    x.family("importwatch_poll_duration_seconds", "histogram", "Duration of one poll request.");
+    auto duration = x.family("importwatch_poll_duration_seconds", "histogram", "Duration of one poll request.");
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i < m.poll_duration.bounds.size(); ++i) {
         cumulative += m.poll_duration.counts[i];
-        x.sample("importwatch_poll_duration_seconds_bucket", double(cumulative),
-                 label("le", fmt::format("{}", m.poll_duration.bounds[i])));
+        duration.sample("_bucket", double(cumulative), label("le", fmt::format("{}", m.poll_duration.bounds[i])));
     }
-    x.sample("importwatch_poll_duration_seconds_bucket", double(m.poll_duration.count), label("le", "+Inf"));
-    x.sample("importwatch_poll_duration_seconds_sum", m.poll_duration.sum);
-    x.sample("importwatch_poll_duration_seconds_count", double(m.poll_duration.count));
+    duration.sample("_bucket", double(m.poll_duration.count), label("le", "+Inf"));
+    duration.sample("_sum", m.poll_duration.sum);
+    duration.sample("_count", double(m.poll_duration.count));
 
-    x.family("importwatch_transitions_total", "counter", "Observed import status changes by new status.");
+    auto transitions = x.family("importwatch_transitions_total", "counter",
+                                "Observed import status changes by new status.");
     for (std::size_t i = 0; i < m.transitions.size(); ++i)
-        x.sample("importwatch_transitions_total", double(m.transitions[i]),
-                 label("status", core::to_string(static_cast<core::import_status>(i))));
+        transitions.sample(double(m.transitions[i]),
+                           label("status", core::to_string(static_cast<core::import_status>(i))));
 
-    x.family("importwatch_limit_reached_total", "counter",
-             "Times a bound against bad input or overload was reached, by limit (see the README's Limits).");
+    auto limits = x.family("importwatch_limit_reached_total", "counter",
+        "Times a bound against bad input or overload was reached, by limit (see the README's Limits).");
     for (char const* name : limit_names) {
         auto const it = m.limits_reached.find(name);
-        x.sample("importwatch_limit_reached_total", double(it == m.limits_reached.end() ? 0 : it->second),
-                 label("limit", name));
+        limits.sample(double(it == m.limits_reached.end() ? 0 : it->second), label("limit", name));
     }
 
-    x.family("importwatch_rate_limit_pauses_total", "counter", "Process-wide pauses for 429s and remaining=0 holds.");
-    x.sample("importwatch_rate_limit_pauses_total", double(m.rate_limit_pauses));
-    x.family("importwatch_rate_limit_paused_seconds_total", "counter", "Time all requests were held by rate limits.");
-    x.sample("importwatch_rate_limit_paused_seconds_total", std::chrono::duration<double>(m.rate_limit_paused).count());
-    x.family("importwatch_rate_limit_paused_until_timestamp_seconds", "gauge",
-             "Unix time the current rate-limit pause ends; 0 when not paused.");
+    x.single("importwatch_rate_limit_pauses_total", "counter", "Process-wide pauses for 429s and remaining=0 holds.",
+             double(m.rate_limit_pauses));
+    x.single("importwatch_rate_limit_paused_seconds_total", "counter", "Time all requests were held by rate limits.",
+             std::chrono::duration<double>(m.rate_limit_paused).count());
     auto const paused = e.poller().paused_until(now);
-    x.sample("importwatch_rate_limit_paused_until_timestamp_seconds", paused ? unix_seconds(*paused) : 0.0);
+    x.single("importwatch_rate_limit_paused_until_timestamp_seconds", "gauge",
+             "Unix time the current rate-limit pause ends; 0 when not paused.",
+             paused ? unix_seconds(*paused) : 0.0);
 
     auto backlog = e.state().backlog();
     std::set<std::string> webhooks;
     for (auto const& w : e.current_config().webhooks) webhooks.insert(w.name);
-    x.family("importwatch_webhook_deliveries_total", "counter", "Webhook delivery attempts by outcome.");
+    auto deliveries = x.family("importwatch_webhook_deliveries_total", "counter",
+                               "Webhook delivery attempts by outcome.");
     for (auto const& name : webhooks) {
         auto const& c = m.webhooks[name];
-        x.sample("importwatch_webhook_deliveries_total", double(c.delivered), label("webhook", name) + "," + label("result", "delivered"));
-        x.sample("importwatch_webhook_deliveries_total", double(c.failed), label("webhook", name) + "," + label("result", "failed"));
-        x.sample("importwatch_webhook_deliveries_total", double(c.dead), label("webhook", name) + "," + label("result", "dead"));
+        deliveries.sample(double(c.delivered), label("webhook", name) + "," + label("result", "delivered"));
+        deliveries.sample(double(c.failed), label("webhook", name) + "," + label("result", "failed"));
+        deliveries.sample(double(c.dead), label("webhook", name) + "," + label("result", "dead"));
     }
-    x.family("importwatch_webhook_dead_letters_total", "counter", "Deliveries that became dead letters.");
-    for (auto const& name : webhooks) x.sample("importwatch_webhook_dead_letters_total", double(m.webhooks[name].dead), label("webhook", name));
-    x.family("importwatch_webhook_queue_depth", "gauge", "Pending webhook deliveries.");
+    auto dead_letters = x.family("importwatch_webhook_dead_letters_total", "counter",
+                                 "Deliveries that became dead letters.");
+    for (auto const& name : webhooks) dead_letters.sample(double(m.webhooks[name].dead), label("webhook", name));
+    auto queue_depth = x.family("importwatch_webhook_queue_depth", "gauge", "Pending webhook deliveries.");
     for (auto const& name : webhooks) {
         std::size_t depth = 0;
         if (backlog) if (auto it = backlog->find(name); it != backlog->end()) depth = it->second.pending;
-        x.sample("importwatch_webhook_queue_depth", double(depth), label("webhook", name));
+        queue_depth.sample(double(depth), label("webhook", name));
     }
-    x.family("importwatch_webhook_oldest_pending_seconds", "gauge", "Age of the oldest pending delivery.");
+    auto oldest_pending = x.family("importwatch_webhook_oldest_pending_seconds", "gauge",
+                                   "Age of the oldest pending delivery.");
     for (auto const& name : webhooks) {
         double age = 0;
         if (backlog)
             if (auto it = backlog->find(name); it != backlog->end() && it->second.oldest)
                 age = std::max(0.0, std::chrono::duration<double>(now - *it->second.oldest).count());
-        x.sample("importwatch_webhook_oldest_pending_seconds", age, label("webhook", name));
+        oldest_pending.sample(age, label("webhook", name));
     }
 
-    x.family("importwatch_failed_watches", "gauge", "Watches currently failed.");
-    x.sample("importwatch_failed_watches", double(failed));
-    x.family("importwatch_stalled_watches", "gauge", "Watches whose status lasted longer than stall_after.");
-    x.sample("importwatch_stalled_watches", double(stalled_watches));
-    x.family("importwatch_last_successful_poll_timestamp_seconds", "gauge", "Unix time of the last successful poll.");
-    x.sample("importwatch_last_successful_poll_timestamp_seconds", unix_seconds(m.last_successful_poll));
-    x.family("importwatch_scheduler_lag_seconds", "gauge", "How late the most overdue poll is.");
-    x.sample("importwatch_scheduler_lag_seconds",
+    x.single("importwatch_failed_watches", "gauge", "Watches currently failed.", double(failed));
+    x.single("importwatch_stalled_watches", "gauge", "Watches whose status lasted longer than stall_after.",
+             double(stalled_watches));
+    x.single("importwatch_last_successful_poll_timestamp_seconds", "gauge", "Unix time of the last successful poll.",
+             unix_seconds(m.last_successful_poll));
+    x.single("importwatch_scheduler_lag_seconds", "gauge", "How late the most overdue poll is.",
              std::chrono::duration<double>(e.poller().scheduler_lag(now)).count());
-    x.family("importwatch_config_last_reload_successful", "gauge", "Whether the last reload was applied.");
-    x.sample("importwatch_config_last_reload_successful", m.config_last_reload_successful ? 1 : 0);
+    x.single("importwatch_config_last_reload_successful", "gauge", "Whether the last reload was applied.",
+             m.config_last_reload_successful ? 1 : 0);
     auto const refused = refused_files();
-    x.family("importwatch_config_files_refused_total", "counter",
-             "Config, watch and secret files refused: not a regular file, or over the size limit.");
-    x.sample("importwatch_config_files_refused_total", double(refused.not_regular), label("reason", "not_regular"));
-    x.sample("importwatch_config_files_refused_total", double(refused.too_large), label("reason", "too_large"));
-    x.family("importwatch_config_reload_requests_coalesced_total", "counter",
-             "Reload requests folded into a reload already pending.");
-    x.sample("importwatch_config_reload_requests_coalesced_total", double(m.reload_requests_coalesced));
+    auto files_refused = x.family("importwatch_config_files_refused_total", "counter",
+        "Config, watch and secret files refused: not a regular file, or over the size limit.");
+    files_refused.sample(double(refused.not_regular), label("reason", "not_regular"));
+    files_refused.sample(double(refused.too_large), label("reason", "too_large"));
+    x.single("importwatch_config_reload_requests_coalesced_total", "counter",
+             "Reload requests folded into a reload already pending.", double(m.reload_requests_coalesced));
 
-    x.family("importwatch_api_token_rejected", "gauge",
-             "1 while LaunchDarkly rejects the API token: a poll got HTTP 401 and none has succeeded since.");
-    x.sample("importwatch_api_token_rejected", e.poller().token_rejected() ? 1 : 0);
-    x.family("importwatch_heartbeat_timestamp_seconds", "gauge",
+    x.single("importwatch_api_token_rejected", "gauge",
+             "1 while LaunchDarkly rejects the API token: a poll got HTTP 401 and none has succeeded since.",
+             e.poller().token_rejected() ? 1 : 0);
+    x.single("importwatch_heartbeat_timestamp_seconds", "gauge",
              fmt::format("Unix time of the event loop's last heartbeat tick (every {}s, also when every import "
                          "is terminal).",
-                         heartbeat_period.count()));
-    x.sample("importwatch_heartbeat_timestamp_seconds", unix_seconds(e.loop().last_tick()));
-    x.family("importwatch_event_loop_lag_seconds", "gauge", "How late the event loop's last heartbeat tick ran.");
-    x.sample("importwatch_event_loop_lag_seconds", std::chrono::duration<double>(e.loop().lag()).count());
+                         heartbeat_period.count()),
+             unix_seconds(e.loop().last_tick()));
+    x.single("importwatch_event_loop_lag_seconds", "gauge", "How late the event loop's last heartbeat tick ran.",
+             std::chrono::duration<double>(e.loop().lag()).count());
 
     // One series (or one per status) for each watch, labelled with its name;
     // a watch removed by a reload is gone from them.
     std::vector<watch_slot const*> watches;
     for (auto const& s : e.poller().watches())
         if (!s.removed) watches.push_back(&s);
-    x.family("importwatch_watch_info", "gauge",
-             "A watch: its name, what it polls and its configured labels; always 1.");
-    for (auto const* s : watches) x.sample("importwatch_watch_info", 1, watch_info_labels(s->config));
-    x.family("importwatch_watch_status", "gauge",
-             "1 for the watch's last observed import status (none before the first), 0 for every other.");
+    auto info = x.family("importwatch_watch_info", "gauge",
+                         "A watch: its name, what it polls and its configured labels; always 1.");
+    for (auto const* s : watches) info.sample(1, watch_info_labels(s->config));
+    auto status_of = x.family("importwatch_watch_status", "gauge",
+        "1 for the watch's last observed import status (none before the first), 0 for every other.");
     for (auto const* s : watches) {
         std::string_view const current = core::status_label(s->state.status);
         auto const watch = label("watch", s->config.name);
         for (auto const status : core::status_labels)
-            x.sample("importwatch_watch_status", current == status ? 1 : 0, watch + "," + label("status", status));
+            status_of.sample(current == status ? 1 : 0, watch + "," + label("status", status));
     }
-    x.family("importwatch_watch_status_since_timestamp_seconds", "gauge",
-             "Unix time the watch's current status was first seen; 0 before the first observation.");
+    auto status_since = x.family("importwatch_watch_status_since_timestamp_seconds", "gauge",
+        "Unix time the watch's current status was first seen; 0 before the first observation.");
     for (auto const* s : watches)
-        x.sample("importwatch_watch_status_since_timestamp_seconds",
-                 s->state.status ? unix_seconds(s->state.status_since) : 0.0, label("watch", s->config.name));
-    x.family("importwatch_watch_failed", "gauge",
-             "1 while the watch is failed (a 4xx, or five invalid responses in a row).");
+        status_since.sample(s->state.status ? unix_seconds(s->state.status_since) : 0.0,
+                            label("watch", s->config.name));
+    auto watch_failed = x.family("importwatch_watch_failed", "gauge",
+                                 "1 while the watch is failed (a 4xx, or five invalid responses in a row).");
     for (auto const* s : watches)
-        x.sample("importwatch_watch_failed", s->state.failure ? 1 : 0, label("watch", s->config.name));
-    x.family("importwatch_watch_stalled", "gauge",
-             "1 while the watch's non-terminal status has lasted longer than stall_after.");
+        watch_failed.sample(s->state.failure ? 1 : 0, label("watch", s->config.name));
+    auto watch_stalled = x.family("importwatch_watch_stalled", "gauge",
+                                  "1 while the watch's non-terminal status has lasted longer than stall_after.");
     for (auto const* s : watches)
-        x.sample("importwatch_watch_stalled", stalled(*s) ? 1 : 0, label("watch", s->config.name));
-    x.family("importwatch_watch_last_poll_timestamp_seconds", "gauge",
-             "Unix time of the watch's last poll, whatever its outcome; 0 before the first.");
+        watch_stalled.sample(stalled(*s) ? 1 : 0, label("watch", s->config.name));
+    auto last_poll = x.family("importwatch_watch_last_poll_timestamp_seconds", "gauge",
+                              "Unix time of the watch's last poll, whatever its outcome; 0 before the first.");
     for (auto const* s : watches)
-        x.sample("importwatch_watch_last_poll_timestamp_seconds", s->last_poll ? unix_seconds(*s->last_poll) : 0.0,
-                 label("watch", s->config.name));
+        last_poll.sample(s->last_poll ? unix_seconds(*s->last_poll) : 0.0, label("watch", s->config.name));
 
     process_families(x);
     return x.take();
@@ -266,28 +284,26 @@ std::string render_metrics(engine& e) {
 
 std::string render_admin_metrics(net::server_stats const& stats, admin_auth_failures const& auth) {
     exposition x;
-    x.family("importwatch_admin_connections", "gauge", "Open admin server connections.");
-    x.sample("importwatch_admin_connections", double(stats.open));
-    x.family("importwatch_admin_connections_evicted_total", "counter",
-             "Admin connections closed at the connection bound because they waited longest for a request.");
-    x.sample("importwatch_admin_connections_evicted_total", double(stats.evicted));
-    x.family("importwatch_admin_connections_refused_total", "counter",
-             "New admin connections refused because every open one was busy answering.");
-    x.sample("importwatch_admin_connections_refused_total", double(stats.refused));
-    x.family("importwatch_admin_request_timeouts_total", "counter",
-             "Admin connections closed because their request did not arrive in time.");
-    x.sample("importwatch_admin_request_timeouts_total", double(stats.timed_out));
-    x.family("importwatch_admin_requests_too_large_total", "counter",
-             "Admin requests refused for their size (413, 431).");
-    x.sample("importwatch_admin_requests_too_large_total", double(stats.too_large));
-    x.family("importwatch_admin_tls_handshake_failures_total", "counter",
+    x.single("importwatch_admin_connections", "gauge", "Open admin server connections.", double(stats.open));
+    x.single("importwatch_admin_connections_evicted_total", "counter",
+             "Admin connections closed at the connection bound because they waited longest for a request.",
+             double(stats.evicted));
+    x.single("importwatch_admin_connections_refused_total", "counter",
+             "New admin connections refused because every open one was busy answering.",
+             double(stats.refused));
+    x.single("importwatch_admin_request_timeouts_total", "counter",
+             "Admin connections closed because their request did not arrive in time.",
+             double(stats.timed_out));
+    x.single("importwatch_admin_requests_too_large_total", "counter",
+             "Admin requests refused for their size (413, 431).", double(stats.too_large));
+    x.single("importwatch_admin_tls_handshake_failures_total", "counter",
              "Admin connections closed because their TLS handshake failed (plain HTTP, no or an untrusted "
-             "client certificate).");
-    x.sample("importwatch_admin_tls_handshake_failures_total", double(stats.tls_failed));
-    x.family("importwatch_admin_auth_failures_total", "counter",
-             "Admin requests refused with 401: no credentials, or credentials that did not match.");
-    x.sample("importwatch_admin_auth_failures_total", double(auth.missing), label("reason", "missing"));
-    x.sample("importwatch_admin_auth_failures_total", double(auth.invalid), label("reason", "invalid"));
+             "client certificate).",
+             double(stats.tls_failed));
+    auto auth_failures = x.family("importwatch_admin_auth_failures_total", "counter",
+        "Admin requests refused with 401: no credentials, or credentials that did not match.");
+    auth_failures.sample(double(auth.missing), label("reason", "missing"));
+    auth_failures.sample(double(auth.invalid), label("reason", "invalid"));
     return x.take();
 }
 
