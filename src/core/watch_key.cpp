@@ -1,5 +1,7 @@
 #include "core/watch_key.hpp"
 
+#include <functional>
+
 #include <algorithm>
 #include <array>
 #include <cstddef>
@@ -30,6 +32,13 @@ std::optional<std::array<std::string_view, N>> split_exactly(std::string_view te
 }
 
 } // namespace
+
+std::size_t watch_key_hash::operator()(watch_key const& key) const noexcept {
+    std::size_t h = 0;
+    for (std::string_view part : {key.project, key.environment, key.segment, key.import_id})
+        h = (h ^ std::hash<std::string_view>{}(part)) * 0x100000001b3ULL;   // FNV-style mix of the parts
+    return h;
+}
 
 std::string watch_key::path() const {
     std::string p;

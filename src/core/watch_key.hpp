@@ -3,6 +3,7 @@
 // shared by the config, `wait PROJECT/ENVIRONMENT/SEGMENT/IMPORT_ID`, the
 // simulator's scenarios and LaunchDarkly's import path.
 #include <compare>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,12 @@ struct watch_key {
     /// and the key of the watch's row in the state store.
     std::string path() const;
     auto operator<=>(watch_key const&) const = default;
+};
+
+/// For hash tables of watch keys (a reload matches 100,000 of them; no path
+/// strings built for it).
+struct watch_key_hash {
+    std::size_t operator()(watch_key const& key) const noexcept;
 };
 
 /// The characters a key part may use, as error messages spell them.

@@ -1,7 +1,7 @@
 #include "daemon/poller.hpp"
 
 #include <random>
-#include <unordered_set>
+#include <unordered_map>
 
 #include <boost/asio/co_spawn.hpp>
 #include <spdlog/spdlog.h>
@@ -187,6 +187,22 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
 
     // ---- configuration -------------------------------------------------
 
+    struct key_ref_hash {
+        std::size_t operator()(core::watch_key const* k) const noexcept { return core::watch_key_hash{}(*k); }
+    };
+    struct key_ref_equal {
+        bool operator()(core::watch_key const* a, core::watch_key const* b) const { return *a == *b; }
+    };
+    /// The running (not removed) watches by key; keys point into slots_.
+    using running_index = std::unordered_map<core::watch_key const*, std::uint32_t, key_ref_hash, key_ref_equal>;
+    running_index running() const {
+        running_index out;
+        out.reserve(slots_.size());
+        for (auto const& s : slots_)
+            if (!s.removed) out.emplace(&s.config.key, s.index);
+        return out;
+    }
+
     core::expected<void> configure(poller_settings settings, std::vector<core::watch_config> const& watches,
                                    std::map<std::string, core::watch_state> const& stored) {
         auto const& ld = settings.launchdarkly;
@@ -212,15 +228,11 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
         poll_headers_.reset();   // the token or the API version may have changed
         settings_ = std::move(settings);
 
-        std::map<std::string, std::uint32_t> existing;
-        for (auto const& s : slots_)
-            if (!s.removed) existing.emplace(s.config.key.path(), s.index);
-
+        auto const existing = running();
         auto const at = now();
         std::vector<bool> keep(slots_.size(), false);
         for (auto const& w : watches) {
-            auto key = w.key.path();
-            if (auto it = existing.find(key); it != existing.end()) {
+            if (auto it = existing.find(&w.key); it != existing.end()) {
                 keep[it->second] = true;
                 slots_[it->second].config = w;   // a rename keeps state and schedule
                 continue;
@@ -228,7 +240,7 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
             auto& s = slots_.emplace_back();
             s.config = w;
             s.index = schedule_.add();
-            if (auto st = stored.find(key); st != stored.end()) s.state = st->second;
+            if (auto st = stored.find(w.key.path()); st != stored.end()) s.state = st->second;
             keep.push_back(true);
             bool done = s.state.terminal() || (settings_.stop_failed_watches && s.state.failure);
             schedule_.schedule(s.index, done ? std::nullopt : std::optional(at));
@@ -463,13 +475,10 @@ void poller::stop() { impl_->stop(); }
 std::deque<watch_slot> const& poller::watches() const { return impl_->slots_; }
 
 std::vector<std::string> poller::new_keys(std::vector<core::watch_config> const& watches) const {
-    std::unordered_set<std::string> running;
-    running.reserve(impl_->slots_.size());
-    for (auto const& s : impl_->slots_)
-        if (!s.removed) running.insert(s.config.key.path());
+    auto const running = impl_->running();
     std::vector<std::string> out;
     for (auto const& w : watches)
-        if (auto key = w.key.path(); !running.contains(key)) out.push_back(std::move(key));
+        if (!running.contains(&w.key)) out.push_back(w.key.path());
     return out;
 }
 
