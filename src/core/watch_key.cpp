@@ -64,11 +64,11 @@ expected<watch_key> parse_watch_key(std::string_view text) {
                      std::string((*parts)[3])};
 }
 
-std::string import_path(watch_key const& key) {
+std::string import_path(watch_key const& key, std::string_view base_path) {
     std::string t;
-    t.reserve(segments_prefix.size() + imports_infix.size() + key.project.size() + key.environment.size() +
-              key.segment.size() + key.import_id.size() + 2);
-    t.append(segments_prefix).append(key.project).append("/").append(key.environment).append("/");
+    t.reserve(base_path.size() + segments_prefix.size() + imports_infix.size() + key.project.size() +
+              key.environment.size() + key.segment.size() + key.import_id.size() + 2);
+    t.append(base_path).append(segments_prefix).append(key.project).append("/").append(key.environment).append("/");
     t.append(key.segment).append(imports_infix).append(key.import_id);
     return t;
 }

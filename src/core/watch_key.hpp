@@ -43,8 +43,10 @@ bool valid_key_part(std::string_view part, bool dots_allowed);
 expected<watch_key> parse_watch_key(std::string_view text);
 
 /// LaunchDarkly's resource for the key: /api/v2/segments/{p}/{e}/{s}/imports/{id}
-/// (parts need no escaping: their syntax has nothing to escape).
-std::string import_path(watch_key const& key);
+/// (parts need no escaping: their syntax has nothing to escape), after
+/// `base_path` (the path of a base_url such as https://host/ld, without its
+/// trailing '/'), in one allocation: the poller builds one per poll.
+std::string import_path(watch_key const& key, std::string_view base_path = {});
 
 /// The key of an import path (a query is ignored); nullopt for any other path.
 std::optional<watch_key> key_of_import_path(std::string_view target);

@@ -308,22 +308,6 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
 
     // ---- the poll pipeline: request → decide → commit → publish ----------
 
-    std::string target_of(core::watch_key const& k) const {
-        std::string t;
-        t.reserve(target_prefix_.size() + 32 + k.project.size() + k.environment.size() + k.segment.size() +
-                  k.import_id.size());
-        t += target_prefix_;
-        t += "/api/v2/segments/";
-        t += k.project;
-        t += '/';
-        t += k.environment;
-        t += '/';
-        t += k.segment;
-        t += "/imports/";
-        t += k.import_id;
-        return t;
-    }
-
     /// The fields every poll carries, serialized once per token and
     /// configuration (configure drops them) rather than once per poll.
     std::shared_ptr<net::header_block const> const& poll_headers() {
@@ -339,7 +323,7 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
 
     net::client_request request_for(watch_slot const& s) {
         net::client_request request;
-        request.target = target_of(s.config.key);
+        request.target = core::import_path(s.config.key, target_prefix_);
         request.common_headers = poll_headers();
         request.keep_headers = core::rate_limit_headers;
         return request;

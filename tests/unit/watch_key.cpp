@@ -52,6 +52,8 @@ BOOST_AUTO_TEST_CASE(parse_a_key_path) {
 BOOST_AUTO_TEST_CASE(import_path_round_trips) {
     watch_key const k{"default", "production", "vip-users", "1234-abcd"};
     BOOST_TEST(import_path(k) == "/api/v2/segments/default/production/vip-users/imports/1234-abcd");
+    // Behind a base_url with a path (a proxy's prefix, say).
+    BOOST_TEST(import_path(k, "/ld") == "/ld/api/v2/segments/default/production/vip-users/imports/1234-abcd");
     auto back = key_of_import_path(import_path(k) + "?x=1");
     BOOST_TEST_REQUIRE(back.has_value());
     BOOST_TEST((*back == k));
