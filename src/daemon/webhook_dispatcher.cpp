@@ -74,21 +74,13 @@ core::expected<std::shared_ptr<endpoint>> make_endpoint(asio::any_io_executor ex
 }
 
 store::state_store::outcome outcome_of(std::int64_t id, int attempts, core::delivery_verdict const& v, sys_ms at) {
-    using kind = store::state_store::outcome::kind;
-    store::state_store::outcome o;
-    o.id = id;
-    o.attempts = attempts;
-    o.error = v.error;
-    o.at = at;
+    using outcome = store::state_store::outcome;
     switch (v.kind) {
-    case core::delivery_verdict::delivered: o.what = kind::delivered; break;
-    case core::delivery_verdict::retry:
-        o.what = kind::retry;
-        o.next_attempt = v.next_attempt;
-        break;
-    case core::delivery_verdict::dead: o.what = kind::dead; break;
+    case core::delivery_verdict::retry: return outcome::retry(id, attempts, v.next_attempt, v.error);
+    case core::delivery_verdict::dead: return outcome::dead(id, attempts, v.error, at);
+    case core::delivery_verdict::delivered: break;
     }
-    return o;
+    return outcome::delivered(id);
 }
 
 } // namespace

@@ -824,32 +824,33 @@ core::expected<void> state_store::record(std::vector<outcome> const& outcomes) {
     return {};
 }
 
-core::expected<void> state_store::mark_delivered(std::int64_t id) {
+state_store::outcome state_store::outcome::delivered(std::int64_t id) {
     outcome o;
     o.id = id;
-    o.what = outcome::kind::delivered;
-    return record({o});
+    o.what = kind::delivered;
+    return o;
 }
 
-core::expected<void> state_store::reschedule(std::int64_t id, int attempts, sys_ms next_attempt,
-                                             std::string const& error) {
+state_store::outcome state_store::outcome::retry(std::int64_t id, int attempts, sys_ms next_attempt,
+                                                 std::string error) {
     outcome o;
     o.id = id;
-    o.what = outcome::kind::retry;
+    o.what = kind::retry;
     o.attempts = attempts;
     o.next_attempt = next_attempt;
-    o.error = error;
-    return record({o});
+    o.error = std::move(error);
+    return o;
 }
 
-core::expected<void> state_store::mark_dead(std::int64_t id, int attempts, std::string const& error, sys_ms now) {
+state_store::outcome state_store::outcome::dead(std::int64_t id, int attempts, std::string error,
+                                                sys_ms dead_since) {
     outcome o;
     o.id = id;
-    o.what = outcome::kind::dead;
+    o.what = kind::dead;
     o.attempts = attempts;
-    o.error = error;
-    o.at = now;
-    return record({o});
+    o.error = std::move(error);
+    o.at = dead_since;
+    return o;
 }
 
 core::expected<std::vector<delivery>> state_store::list_outbox() {

@@ -128,6 +128,10 @@ public:
         sys_ms next_attempt{};     // retry
         std::string error;         // retry, dead
         sys_ms at{};               // dead: dead_since
+
+        static outcome delivered(std::int64_t id);
+        static outcome retry(std::int64_t id, int attempts, sys_ms next_attempt, std::string error);
+        static outcome dead(std::int64_t id, int attempts, std::string error, sys_ms dead_since);
     };
     /// Records outcomes in one transaction (all or none). It does not wait
     /// for the disk (synchronous=NORMAL): a process crash loses none, and
@@ -135,11 +139,6 @@ public:
     /// one to a power cut only means that delivery is attempted again, which
     /// at-least-once delivery allows.
     core::expected<void> record(std::vector<outcome> const& outcomes);
-    /// record() of one outcome.
-    core::expected<void> mark_delivered(std::int64_t id);
-    core::expected<void> reschedule(std::int64_t id, int attempts, sys_ms next_attempt,
-                                    std::string const& error);
-    core::expected<void> mark_dead(std::int64_t id, int attempts, std::string const& error, sys_ms now);
 
     /// Pending and dead deliveries, for `importwatch outbox list`, ordered by
     /// webhook, watch, sequence.

@@ -19,6 +19,7 @@ using namespace importwatch;
 using namespace std::chrono_literals;
 using store::open_mode;
 using store::state_store;
+using outcome = store::state_store::outcome;
 namespace fs = std::filesystem;
 
 namespace {
@@ -276,20 +277,9 @@ BOOST_AUTO_TEST_CASE(outcomes_recorded_together_each_take_effect) {
     std::map<std::string, store::delivery> by;
     for (auto const& h : *heads) by[h.watch_path] = h;
 
-    using kind = state_store::outcome::kind;
-    std::vector<state_store::outcome> outcomes(3);
-    outcomes[0].id = by.at("A").id;
-    outcomes[0].what = kind::delivered;
-    outcomes[1].id = by.at("B").id;
-    outcomes[1].what = kind::retry;
-    outcomes[1].attempts = 1;
-    outcomes[1].next_attempt = at(60'000);
-    outcomes[1].error = "HTTP 500";
-    outcomes[2].id = by.at("C").id;
-    outcomes[2].what = kind::dead;
-    outcomes[2].attempts = 4;
-    outcomes[2].error = "HTTP 410";
-    outcomes[2].at = at(5000);
+    std::vector<outcome> const outcomes{outcome::delivered(by.at("A").id),
+                                        outcome::retry(by.at("B").id, 1, at(60'000), "HTTP 500"),
+                                        outcome::dead(by.at("C").id, 4, "HTTP 410", at(5000))};
     BOOST_TEST_REQUIRE(st->record(outcomes).has_value());
 
     heads = st->delivery_heads();
@@ -324,7 +314,7 @@ BOOST_AUTO_TEST_CASE(delivery_heads_keep_order_and_skip_dead_rows) {
 
     // A rescheduled head stays the head (event 2 may not overtake it).
     auto a1 = by.at({"ops", "A"});
-    BOOST_TEST_REQUIRE(st->reschedule(a1.id, 1, at(60'000), "HTTP 500").has_value());
+    BOOST_TEST_REQUIRE(st->record({outcome::retry(a1.id, 1, at(60'000), "HTTP 500")}).has_value());
     heads = st->delivery_heads();
     by.clear();
     for (auto const& h : *heads) by[{h.webhook, h.watch_path}] = h;
@@ -334,13 +324,13 @@ BOOST_AUTO_TEST_CASE(delivery_heads_keep_order_and_skip_dead_rows) {
     BOOST_TEST((by.at({"ops", "A"}).next_attempt == at(60'000)));
 
     // Dead-lettered counts as done: event 2 becomes the head.
-    BOOST_TEST_REQUIRE(st->mark_dead(a1.id, 2, "HTTP 410", at(70'000)).has_value());
+    BOOST_TEST_REQUIRE(st->record({outcome::dead(a1.id, 2, "HTTP 410", at(70'000))}).has_value());
     heads = st->delivery_heads();
     by.clear();
     for (auto const& h : *heads) by[{h.webhook, h.watch_path}] = h;
     BOOST_TEST(by.at({"ops", "A"}).sequence == 2u);
     // Delivered removes the row: event 3 next.
-    BOOST_TEST_REQUIRE(st->mark_delivered(by.at({"ops", "A"}).id).has_value());
+    BOOST_TEST_REQUIRE(st->record({outcome::delivered(by.at({"ops", "A"}).id)}).has_value());
     heads = st->delivery_heads();
     by.clear();
     for (auto const& h : *heads) by[{h.webhook, h.watch_path}] = h;
@@ -367,7 +357,7 @@ BOOST_AUTO_TEST_CASE(reopen_keeps_everything) {
         auto st = open_or_die(dir);
         commit_events(*st, "A", 1, 4, {"ops"}, at(1000));
         auto heads = st->delivery_heads();
-        BOOST_TEST_REQUIRE(st->mark_delivered(heads->front().id).has_value());
+        BOOST_TEST_REQUIRE(st->record({outcome::delivered(heads->front().id)}).has_value());
     }
     auto st = open_or_die(dir);
     auto watches = st->load_watches();
@@ -410,7 +400,7 @@ BOOST_AUTO_TEST_CASE(state_dir_lock) {
     auto tool = open_or_die(dir, open_mode::tool);
     BOOST_TEST(tool->list_outbox()->size() == 1u);
     auto id = tool->list_outbox()->front().id;
-    BOOST_TEST_REQUIRE(first->mark_dead(id, 3, "HTTP 410", at(2000)).has_value());
+    BOOST_TEST_REQUIRE(first->record({outcome::dead(id, 3, "HTTP 410", at(2000))}).has_value());
     BOOST_TEST(tool->replay(std::nullopt, at(3000)).has_value());
     BOOST_TEST(!first->list_outbox()->front().dead);
 
@@ -434,7 +424,7 @@ BOOST_AUTO_TEST_CASE(replay_restarts_dead_letters) {
     commit_events(*st, "A", 1, 1, {"ops", "audit"}, at(1000));
     auto rows = st->list_outbox();
     BOOST_TEST_REQUIRE(rows.has_value());
-    for (auto const& d : *rows) BOOST_TEST_REQUIRE(st->mark_dead(d.id, 7, "HTTP 410", at(5000)).has_value());
+    for (auto const& d : *rows) BOOST_TEST_REQUIRE(st->record({outcome::dead(d.id, 7, "HTTP 410", at(5000))}).has_value());
     BOOST_TEST(st->delivery_heads()->empty());
 
     auto n = st->replay(std::string("ops"), at(9000));
@@ -458,8 +448,8 @@ BOOST_AUTO_TEST_CASE(purge_dead_by_cutoff) {
     auto st = open_or_die(tmp.path().string());
     commit_events(*st, "A", 1, 3, {"ops"}, at(1000));
     auto rows = *st->list_outbox();
-    BOOST_TEST_REQUIRE(st->mark_dead(rows[0].id, 1, "x", at(10'000)).has_value());
-    BOOST_TEST_REQUIRE(st->mark_dead(rows[1].id, 1, "x", at(20'000)).has_value());
+    BOOST_TEST_REQUIRE(st->record({outcome::dead(rows[0].id, 1, "x", at(10'000))}).has_value());
+    BOOST_TEST_REQUIRE(st->record({outcome::dead(rows[1].id, 1, "x", at(20'000))}).has_value());
     auto n = st->purge_dead(at(15'000));
     BOOST_TEST_REQUIRE(n.has_value());
     BOOST_TEST(*n == 1u);
@@ -572,10 +562,10 @@ BOOST_AUTO_TEST_CASE(outbox_bounds_dead_letter_the_oldest_then_delete_the_oldest
         if (h.webhook == "flood") BOOST_TEST(h.sequence == 21u);
     // Delivering and dead-lettering keep the counts right: after delivering
     // two, two more fit before the bound bites again.
-    for (auto const& h : *heads) BOOST_TEST_REQUIRE(st->mark_delivered(h.id).has_value());
+    for (auto const& h : *heads) BOOST_TEST_REQUIRE(st->record({outcome::delivered(h.id)}).has_value());
     heads = st->delivery_heads();
     for (auto const& h : *heads)
-        if (h.webhook == "flood") BOOST_TEST_REQUIRE(st->mark_dead(h.id, 3, "HTTP 410 Gone", at(5000)).has_value());
+        if (h.webhook == "flood") BOOST_TEST_REQUIRE(st->record({outcome::dead(h.id, 3, "HTTP 410 Gone", at(5000))}).has_value());
     auto e = make_event("ev31", 31);
     std::vector<store::routed_event> routed{routed_to(e, {"flood"})};
     auto r = st->commit("p/e/s/w", "w", state_with("in_progress", 31), routed, at(6000));

@@ -29,6 +29,7 @@ using namespace importwatch;
 using namespace std::chrono_literals;
 using importwatch::testing::spec_signature;
 using steady = std::chrono::steady_clock;
+using outcome = store::state_store::outcome;
 
 namespace {
 
@@ -322,7 +323,7 @@ BOOST_AUTO_TEST_CASE(events_of_one_watch_stay_in_order_while_others_flow) {
     a1_fails = false;
     auto row = row_of(a1);
     BOOST_TEST_REQUIRE(row.has_value());
-    BOOST_TEST_REQUIRE(st->reschedule(row->id, row->attempts, wall_now(), row->last_error).has_value());
+    BOOST_TEST_REQUIRE(st->record({outcome::retry(row->id, row->attempts, wall_now(), row->last_error)}).has_value());
     dispatcher->notify();
     BOOST_TEST_REQUIRE(wait([&] { return outbox().empty(); }));
     ids.clear();
