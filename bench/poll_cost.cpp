@@ -125,7 +125,7 @@ figures measure_poller(asio::io_context& ioc, std::string const& base_url, optio
     settings.launchdarkly.max_connections = o.connections;
     settings.polling.interval = 0ms;
     settings.token = token;
-    if (auto r = poller.configure(settings, watches(o.imports), {}); !r) {
+    if (auto r = poller.configure(settings, watches(o.imports), daemon::poller::nothing_stored); !r) {
         std::fprintf(stderr, "configure: %s\n", r.error().c_str());
         std::exit(1);
     }

@@ -116,10 +116,10 @@ int main(int argc, char** argv) {
     // Fixed costs first (TLS context with the system CA store, client pool),
     // so the per-watch delta is only the watches.
     daemon::poller fresh(ioc.get_executor(), counters, nullptr, nullptr);
-    (void)fresh.configure(settings(), {}, {});
+    (void)fresh.configure(settings(), {}, daemon::poller::nothing_stored);
     reading const r2;
     std::printf("%-52s RSS %+8.1f MiB\n", "fixed: poller + TLS context, no watches", double(r2.rss - r1.rss) / 1048576.0);
-    if (auto r = fresh.configure(settings(), configs, {}); !r) {
+    if (auto r = fresh.configure(settings(), configs, daemon::poller::nothing_stored); !r) {
         std::fprintf(stderr, "configure: %s\n", r.error().c_str());
         return 1;
     }
@@ -132,9 +132,9 @@ int main(int argc, char** argv) {
     print_delta("input: stored map (path -> watch_state w/ import)", r3, r4, n);
 
     daemon::poller restored(ioc.get_executor(), counters, nullptr, nullptr);
-    (void)restored.configure(settings(), {}, {});
+    (void)restored.configure(settings(), {}, daemon::poller::nothing_stored);
     reading const r5;
-    if (auto r = restored.configure(settings(), configs, stored); !r) {
+    if (auto r = restored.configure(settings(), configs, [&](std::vector<std::string> const&) { return stored; }); !r) {
         std::fprintf(stderr, "configure: %s\n", r.error().c_str());
         return 1;
     }

@@ -70,24 +70,24 @@ public:
             return exit_usage;
         }
         watch_files_ = std::move(read->watch_files);
-        core::config const& cfg = read->config;
-        apply_logging(cfg);
-        auto secrets = daemon::read_secrets(cfg);
+        apply_logging(read->config);
+        auto secrets = daemon::read_secrets(read->config);
         if (!secrets) {
             daemon::log_fields(core::log_level::error, secrets.error(),
                        {{"config", options_.config_path}, {"error", secrets.error()}});
             return exit_usage;
         }
-        auto store = store::state_store::open(cfg.state.dir, store::open_mode::daemon);
+        auto store = store::state_store::open(read->config.state.dir, store::open_mode::daemon);
         if (!store) {
             spdlog::error("cannot open the state store: {}", store.error());
             return exit_failure;
         }
         engine_ = std::make_unique<daemon::engine>(ioc_.get_executor(), std::move(*store));
-        if (auto started = engine_->start(cfg, std::move(*secrets)); !started) {
+        if (auto started = engine_->start(std::move(read->config), std::move(*secrets)); !started) {
             spdlog::error("cannot start: {}", started.error());
             return exit_failure;
         }
+        auto const& cfg = engine_->current_config();   // the watches are the poller's now
         warn_about(cfg);
         reloads_ = std::make_unique<daemon::reload_coalescer>(
             ioc_.get_executor(), engine_->counters(), [this](std::string const& triggers) { return reload(triggers); });
@@ -108,7 +108,7 @@ public:
             admin_->set_ready(true);
         }
         boost::json::object fields{{"version", IMPORTWATCH_VERSION},
-                                   {"watches", cfg.watches.size()},
+                                   {"watches", engine_->watch_count()},
                                    {"webhooks", cfg.webhooks.size()},
                                    {"state", engine_->state().path()}};
         if (admin_)   // the bound address (admin.listen may say port 0)
@@ -116,7 +116,7 @@ public:
                                           admin_->port());
         daemon::log_fields(core::log_level::info,
                    fmt::format("importwatch {} started: {} watches, {} webhooks, state in {}", IMPORTWATCH_VERSION,
-                               cfg.watches.size(), cfg.webhooks.size(), engine_->state().path()),
+                               engine_->watch_count(), cfg.webhooks.size(), engine_->state().path()),
                    std::move(fields));
         follow_files(cfg);
         daemon::notify_systemd("READY=1\n" + status_line(*engine_));
@@ -131,14 +131,12 @@ private:
         daemon::configure_logging(options_.log_format.value_or(cfg.log.format), options_.log_level.value_or(cfg.log.level));
     }
 
-    /// The config's warnings, judged on the watches that will be
-    /// polled: terminal ones never are, so they need no share of the rate.
-    void warn_about(core::config cfg) const {
-        std::set<std::string> finished;
-        for (auto const& s : engine_->poller().watches())
-            if (!s.removed && s.state.terminal()) finished.insert(s.config.key.path());
-        std::erase_if(cfg.watches, [&](auto const& w) { return finished.contains(w.key.path()); });
-        for (auto const& w : core::config_warnings(cfg)) spdlog::warn("{}", w);
+    /// The config's warnings, judged on the watches that will be polled:
+    /// terminal ones never are, so they need no share of the rate.
+    void warn_about(core::config const& cfg) const {
+        std::size_t polled = 0;
+        for (auto const& s : engine_->poller().watches()) polled += !s.removed && !s.state.terminal();
+        for (auto const& w : core::config_warnings(cfg, polled)) spdlog::warn("{}", w);
     }
 
     /// With reload.auto, a change to the config file or to what watch_files
@@ -196,26 +194,27 @@ private:
             if (!s.removed) running.push_back(&s.config);
         auto read = daemon::reread_config(options_.config_path, daemon::unchanged_files(watch_files_, running));
         if (!read) return core::fail(read.error());
-        auto* const cfg = &read->config;
-        auto secrets = daemon::read_secrets(*cfg);
+        auto& cfg = read->config;
+        auto secrets = daemon::read_secrets(cfg);
         if (!secrets) return core::fail(secrets.error());
         auto const& old = engine_->current_config();
-        if (cfg->state.dir != old.state.dir)
+        if (cfg.state.dir != old.state.dir)
             spdlog::warn("state.dir changed: the new value takes effect after a restart");
-        if (cfg->admin.listen != old.admin.listen)
+        if (cfg.admin.listen != old.admin.listen)
             spdlog::warn("admin.listen changed: the new value takes effect after a restart");
         // Read before anything changes: a broken certificate rejects the reload.
         std::optional<daemon::admin_settings> admin_settings;
         if (admin_) {
-            auto loaded = daemon::load_admin_settings(cfg->admin);
+            auto loaded = daemon::load_admin_settings(cfg.admin);
             if (!loaded) return core::fail(loaded.error());
             admin_settings = std::move(*loaded);
         }
-        if (auto r = engine_->reload(*cfg, std::move(*secrets)); !r) return r;
-        apply_logging(*cfg);
+        if (auto r = engine_->reload(std::move(cfg), std::move(*secrets)); !r) return r;
+        auto const& applied = engine_->current_config();   // the watches are the poller's now
+        apply_logging(applied);
         if (admin_) admin_->apply(std::move(*admin_settings));
-        warn_about(*cfg);
-        follow_files(*cfg);   // new globs, new directories
+        warn_about(applied);
+        follow_files(applied);   // new globs, new directories
         watch_files_ = std::move(read->watch_files);
         return {};
     }

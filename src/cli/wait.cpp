@@ -98,7 +98,7 @@ int wait_command(wait_options const& options) {
     settings.polling = cfg->polling;
     settings.token = std::move(*token);
     settings.stop_failed_watches = true;
-    if (auto r = watcher.configure(settings, cfg->watches, {}); !r) {
+    if (auto r = watcher.configure(settings, cfg->watches, daemon::poller::nothing_stored); !r) {
         std::cerr << "importwatch: " << r.error() << "\n";
         return exit_usage;
     }

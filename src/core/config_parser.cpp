@@ -853,7 +853,8 @@ expected<void> check_watch_set(config const& cfg) {
     return check_webhook_watches(cfg);
 }
 
-std::vector<std::string> config_warnings(config const& cfg) {
+std::vector<std::string> config_warnings(config const& cfg, std::optional<std::size_t> polled) {
+    std::size_t const watches = polled.value_or(cfg.watches.size());
     std::vector<std::string> out;
     auto const& ld = cfg.launchdarkly;
     bool launchdarkly_host = false;
@@ -873,14 +874,14 @@ std::vector<std::string> config_warnings(config const& cfg) {
         out.push_back("polling.interval is 0s against " + ld.base_url +
                       ": every watch is polled as fast as max_requests_per_second allows");
     }
-    if (ld.max_requests_per_second > 0 && cfg.polling.interval.count() > 0 && !cfg.watches.empty()) {
-        double n = static_cast<double>(cfg.watches.size());
+    if (ld.max_requests_per_second > 0 && cfg.polling.interval.count() > 0 && watches > 0) {
+        double n = static_cast<double>(watches);
         double needed = n * 1000.0 / static_cast<double>(cfg.polling.interval.count());
         if (needed > ld.max_requests_per_second) {
             char rate[32];
             std::snprintf(rate, sizeof rate, "%.1f", needed);
             auto effective = milliseconds(static_cast<long long>(std::ceil(n / ld.max_requests_per_second)) * 1000);
-            out.push_back(std::to_string(cfg.watches.size()) + " watches at " +
+            out.push_back(std::to_string(watches) + " watches at " +
                           format_duration(cfg.polling.interval) + " need " + rate +
                           " requests/s but max_requests_per_second is " +
                           format_number(ld.max_requests_per_second) + ": each watch will be polled about every " +

@@ -37,6 +37,8 @@ expected<void> check_watch_set(config const& cfg);
 /// Warnings that do not stop the daemon: rate cap off or interval 0
 /// against a LaunchDarkly host; watches that cannot all be polled at their
 /// interval within max_requests_per_second (with the effective interval).
-std::vector<std::string> config_warnings(config const& cfg);
+/// `polled`: how many watches will be polled (the daemon leaves terminal ones
+/// out); nullopt: all of cfg.watches.
+std::vector<std::string> config_warnings(config const& cfg, std::optional<std::size_t> polled = std::nullopt);
 
 } // namespace importwatch::core

@@ -81,12 +81,11 @@ void engine::report_overflow(store::outbox_overflow const& o, core::sys_ms now) 
     }
 }
 
-void engine::remember(core::config const& cfg) {
+void engine::remember(core::config cfg) {
     // The poller owns the watches; a second copy here would cost ~0.5 KiB a watch.
-    config_ = cfg;
-    config_.watches.clear();
-    config_.watches.shrink_to_fit();
-    watch_count_ = cfg.watches.size();
+    cfg.watches.clear();
+    cfg.watches.shrink_to_fit();
+    config_ = std::move(cfg);
 }
 
 poller_settings engine::settings_for(core::config const& cfg, secrets const& s) const {
@@ -106,14 +105,16 @@ std::vector<webhook_target> engine::targets_for(core::config const& cfg, secrets
     return targets;
 }
 
-core::expected<void> engine::start(core::config const& cfg, secrets s) {
-    auto stored = store_->load_watches();
-    if (!stored) return core::fail(stored.error());
-    remember(cfg);
-    auto configured = poller_->configure(settings_for(cfg, s), cfg.watches, *stored);
+core::expected<void> engine::start(core::config cfg, secrets s) {
+    // Every stored state at once: one scan, not a lookup per watch.
+    auto const load_all = [this](std::vector<std::string> const&) { return store_->load_watches(); };
+    auto const watches = cfg.watches.size();
+    auto configured = poller_->configure(settings_for(cfg, s), std::move(cfg.watches), load_all);
     if (!configured) return configured;
-    dispatcher_->set_dead_letter_retention(cfg.state.dead_letter_retention);
-    dispatcher_->configure(targets_for(cfg, s));
+    watch_count_ = watches;
+    remember(std::move(cfg));
+    dispatcher_->set_dead_letter_retention(config_.state.dead_letter_retention);
+    dispatcher_->configure(targets_for(config_, s));
     asio::co_spawn(ex_, poller_->run(), log_on_failure("poller"));
     asio::co_spawn(ex_, dispatcher_->run(), log_on_failure("webhook dispatcher"));
     asio::co_spawn(ex_, heartbeat_.run(), log_on_failure("heartbeat"));
@@ -121,15 +122,16 @@ core::expected<void> engine::start(core::config const& cfg, secrets s) {
     return {};
 }
 
-core::expected<void> engine::reload(core::config const& cfg, secrets s) {
+core::expected<void> engine::reload(core::config cfg, secrets s) {
     // Kept watches keep the state they run with: only new ones are read.
-    auto stored = store_->load_watches(poller_->new_keys(cfg.watches));
-    if (!stored) return core::fail(stored.error());
-    auto configured = poller_->configure(settings_for(cfg, s), cfg.watches, *stored);
+    auto const load_new = [this](std::vector<std::string> const& keys) { return store_->load_watches(keys); };
+    auto const watches = cfg.watches.size();
+    auto configured = poller_->configure(settings_for(cfg, s), std::move(cfg.watches), load_new);
     if (!configured) return configured;
-    remember(cfg);
-    dispatcher_->set_dead_letter_retention(cfg.state.dead_letter_retention);
-    dispatcher_->configure(targets_for(cfg, s));
+    watch_count_ = watches;
+    remember(std::move(cfg));
+    dispatcher_->set_dead_letter_retention(config_.state.dead_letter_retention);
+    dispatcher_->configure(targets_for(config_, s));
     return {};
 }
 

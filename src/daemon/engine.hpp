@@ -28,10 +28,12 @@ public:
     ~engine();
 
     /// Loads the stored watch states and starts polling, delivering and the
-    /// loop's heartbeat.
-    core::expected<void> start(core::config const& cfg, secrets s);
-    /// Applies a new config (reload); the old one stays on error.
-    core::expected<void> reload(core::config const& cfg, secrets s);
+    /// loop's heartbeat. The poller takes the watches over; the rest of `cfg`
+    /// is current_config() from then on.
+    core::expected<void> start(core::config cfg, secrets s);
+    /// Applies a new config (reload), as start() takes it; the old one stays
+    /// on error.
+    core::expected<void> reload(core::config cfg, secrets s);
     /// Stops polling at once, gives deliveries in flight `grace`, then returns.
     asio::awaitable<void> shutdown(std::chrono::milliseconds grace);
 
@@ -45,7 +47,7 @@ public:
     bool started() const { return started_; }
 
 private:
-    void remember(core::config const& cfg);
+    void remember(core::config cfg);
     /// Logs (at most once a minute per webhook and bound) and counts what a
     /// commit did to keep a webhook's outbox within its bounds.
     void report_overflow(store::outbox_overflow const& o, core::sys_ms now);

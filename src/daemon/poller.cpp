@@ -187,24 +187,29 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
 
     // ---- configuration -------------------------------------------------
 
-    struct key_ref_hash {
-        std::size_t operator()(core::watch_key const* k) const noexcept { return core::watch_key_hash{}(*k); }
+    /// A running watch's key with its hash: matching 100,000 keys on reload
+    /// neither rehashes nor reads a key whose hash differs.
+    struct key_ref {
+        core::watch_key const* key;
+        std::size_t hash;
+        explicit key_ref(core::watch_key const& k) : key(&k), hash(core::watch_key_hash{}(k)) {}
+        bool operator==(key_ref const& o) const { return hash == o.hash && *key == *o.key; }
     };
-    struct key_ref_equal {
-        bool operator()(core::watch_key const* a, core::watch_key const* b) const { return *a == *b; }
+    struct key_ref_hash {
+        std::size_t operator()(key_ref const& k) const noexcept { return k.hash; }
     };
     /// The running (not removed) watches by key; keys point into slots_.
-    using running_index = std::unordered_map<core::watch_key const*, std::uint32_t, key_ref_hash, key_ref_equal>;
+    using running_index = std::unordered_map<key_ref, std::uint32_t, key_ref_hash>;
     running_index running() const {
         running_index out;
         out.reserve(slots_.size());
         for (auto const& s : slots_)
-            if (!s.removed) out.emplace(&s.config.key, s.index);
+            if (!s.removed) out.emplace(key_ref(s.config.key), s.index);
         return out;
     }
 
-    core::expected<void> configure(poller_settings settings, std::vector<core::watch_config> const& watches,
-                                   std::map<std::string, core::watch_state> const& stored) {
+    core::expected<void> configure(poller_settings settings, std::vector<core::watch_config> watches,
+                                   poller::state_loader const& load) {
         auto const& ld = settings.launchdarkly;
         auto base = core::parse_url(ld.base_url);
         if (!base) return core::fail("launchdarkly.base_url: not a valid http(s) URL");
@@ -213,11 +218,30 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
                                     .proxy = ld.proxy,
                                     .max_connections = static_cast<std::size_t>(ld.max_connections),
                                     .timeout = ld.request_timeout};
+        std::shared_ptr<net::transport> transport;
         if (!transport_ || wanted != client_settings_) {
-            auto transport = io_.connect(wanted);
-            if (!transport) return core::fail("launchdarkly." + transport.error());
+            auto connected = io_.connect(wanted);
+            if (!connected) return core::fail("launchdarkly." + connected.error());
+            transport = std::move(*connected);
+        }
+
+        // Which watches run already (by slot), and the stored states of the new ones.
+        auto const existing = running();
+        std::vector<std::optional<std::uint32_t>> slot_of;
+        slot_of.reserve(watches.size());
+        std::vector<std::string> new_keys;
+        for (auto const& w : watches) {
+            auto const it = existing.find(key_ref(w.key));
+            slot_of.push_back(it == existing.end() ? std::nullopt : std::optional(it->second));
+            if (it == existing.end()) new_keys.push_back(w.key.path());
+        }
+        auto stored = load(new_keys);
+        if (!stored) return core::fail(stored.error());
+
+        // Nothing can fail from here on.
+        if (transport) {
             // Polls in flight keep the old pool alive until they finish.
-            transport_ = std::move(*transport);
+            transport_ = std::move(transport);
             client_settings_ = std::move(wanted);
         }
         target_prefix_ = base->target;
@@ -228,19 +252,19 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
         poll_headers_.reset();   // the token or the API version may have changed
         settings_ = std::move(settings);
 
-        auto const existing = running();
         auto const at = now();
         std::vector<bool> keep(slots_.size(), false);
-        for (auto const& w : watches) {
-            if (auto it = existing.find(&w.key); it != existing.end()) {
-                keep[it->second] = true;
-                slots_[it->second].config = w;   // a rename keeps state and schedule
+        auto new_key = new_keys.begin();   // the new watches' keys, in order
+        for (std::size_t i = 0; i < watches.size(); ++i) {
+            if (slot_of[i]) {
+                keep[*slot_of[i]] = true;
+                slots_[*slot_of[i]].config = std::move(watches[i]);   // a rename keeps state and schedule
                 continue;
             }
             auto& s = slots_.emplace_back();
-            s.config = w;
+            s.config = std::move(watches[i]);
             s.index = schedule_.add();
-            if (auto st = stored.find(w.key.path()); st != stored.end()) s.state = st->second;
+            if (auto st = stored->find(*new_key++); st != stored->end()) s.state = std::move(st->second);
             keep.push_back(true);
             bool done = s.state.terminal() || (settings_.stop_failed_watches && s.state.failure);
             schedule_.schedule(s.index, done ? std::nullopt : std::optional(at));
@@ -449,22 +473,14 @@ poller::poller(asio::any_io_executor ex, metrics& counters, commit_fn commit, pu
 
 poller::~poller() { impl_->stop(); }
 
-core::expected<void> poller::configure(poller_settings settings, std::vector<core::watch_config> const& watches,
-                                       std::map<std::string, core::watch_state> const& stored) {
-    return impl_->configure(std::move(settings), watches, stored);
+core::expected<void> poller::configure(poller_settings settings, std::vector<core::watch_config> watches,
+                                       state_loader const& load) {
+    return impl_->configure(std::move(settings), std::move(watches), load);
 }
 
 asio::awaitable<void> poller::run() { return impl_->run(); }
 void poller::stop() { impl_->stop(); }
 std::deque<watch_slot> const& poller::watches() const { return impl_->slots_; }
-
-std::vector<std::string> poller::new_keys(std::vector<core::watch_config> const& watches) const {
-    auto const running = impl_->running();
-    std::vector<std::string> out;
-    for (auto const& w : watches)
-        if (!running.contains(&w.key)) out.push_back(w.key.path());
-    return out;
-}
 
 std::optional<core::sys_ms> poller::next_poll(watch_slot const& watch) const {
     return impl_->schedule_.due(watch.index);

@@ -79,15 +79,22 @@ public:
     poller(poller const&) = delete;
     poller& operator=(poller const&) = delete;
 
-    /// Applies settings and the watch list (start-up and reload). Watches are
-    /// matched by identity: kept ones keep state and schedule, new ones start
-    /// from `stored` (or fresh) and are due at once, missing ones stop.
-    core::expected<void> configure(poller_settings settings, std::vector<core::watch_config> const& watches,
-                                   std::map<std::string, core::watch_state> const& stored);
+    /// The stored states of `keys` (at least those; keys the store lacks are
+    /// left out): what the watches a configuration adds start from.
+    using state_loader =
+        std::function<core::expected<std::map<std::string, core::watch_state>>(std::vector<std::string> const& keys)>;
 
-    /// The keys of `watches` the poller does not run yet: the ones configure()
-    /// would start from the store.
-    std::vector<std::string> new_keys(std::vector<core::watch_config> const& watches) const;
+    /// For a poller without a store (`wait`, benchmarks): every watch starts fresh.
+    static core::expected<std::map<std::string, core::watch_state>> nothing_stored(std::vector<std::string> const&) {
+        return std::map<std::string, core::watch_state>{};
+    }
+
+    /// Applies settings and the watch list (start-up and reload), taking the
+    /// watches over. Watches are matched by identity: kept ones keep state and
+    /// schedule, new ones start from what `load` gives for their keys (or
+    /// fresh) and are due at once, missing ones stop. On error nothing changed.
+    core::expected<void> configure(poller_settings settings, std::vector<core::watch_config> watches,
+                                   state_loader const& load);
 
     /// Runs until stop().
     asio::awaitable<void> run();

@@ -221,7 +221,7 @@ struct poller_harness {
 
     core::expected<void> configure(std::vector<std::string> const& ids,
                                    std::map<std::string, core::watch_state> const& stored = {}) {
-        return poller->configure(settings, watches_for(ids), stored);
+        return poller->configure(settings, watches_for(ids), [&](std::vector<std::string> const&) { return stored; });
     }
 
     void start(std::vector<std::string> const& ids) {
