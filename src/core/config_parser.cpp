@@ -7,6 +7,8 @@
 #include <map>
 #include <set>
 #include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 
 #include <yaml-cpp/exceptions.h>
 
@@ -689,35 +691,48 @@ std::string origin_file(std::string const& origin) {
     return before == std::string::npos ? origin : origin.substr(0, before);
 }
 
+/// "watches[3]": where watch `i` sits in its own file's list.
+std::string list_path(config const& cfg, std::size_t i) {
+    auto const file = origin_file(cfg.watches[i].origin);
+    std::size_t n = 0;   // watches before it in its file
+    for (std::size_t j = 0; j < i; ++j) n += origin_file(cfg.watches[j].origin) == file;
+    return index("watches", n);
+}
+
+/// Watch `i` for a message about watch `about`: "watches[3] at 7:5" in the
+/// same file, "watches[3] at w.yaml:7:5" in another.
+std::string place_of(config const& cfg, std::size_t i, std::size_t about) {
+    auto const& origin = cfg.watches[i].origin;
+    auto const file = origin_file(origin);
+    bool const same_file = file == origin_file(cfg.watches[about].origin);
+    return list_path(cfg, i) + " at " + (same_file ? origin.substr(file.size() + 1) : origin);
+}
+
 expected<void> check_duplicates(config const& cfg) {
-    std::map<std::string, std::size_t> by_name;
-    std::map<watch_key, std::size_t> by_key;
-    std::map<std::string, std::size_t> per_file;
-    std::vector<std::string> paths;
+    // Hashed, and by reference: 100,000 watches are checked on every reload.
+    std::unordered_map<watch_key_ref, std::size_t, watch_key_ref::hasher> by_key;
+    std::unordered_map<std::string_view, std::size_t> by_name;
+    by_key.reserve(cfg.watches.size());
+    by_name.reserve(cfg.watches.size());
     for (std::size_t i = 0; i < cfg.watches.size(); ++i) {
         auto const& w = cfg.watches[i];
-        paths.push_back(index("watches", per_file[origin_file(w.origin)]++));
-        auto first_at = [&](std::size_t j) {
-            std::string where = cfg.watches[j].origin;
-            if (origin_file(where) != origin_file(w.origin)) where = paths[j] + " at " + where;
-            else where = paths[j] + " at " + where.substr(origin_file(where).size() + 1);
-            return where;
-        };
-        if (auto [it, inserted] = by_key.emplace(w.key, i); !inserted) {
-            return fail(w.origin + ": " + paths[i] + ": duplicate watch " + w.key.path() +
-                        " (first defined as " + first_at(it->second) + ", named \"" +
+        if (auto [it, inserted] = by_key.emplace(watch_key_ref(w.key), i); !inserted) {
+            return fail(w.origin + ": " + list_path(cfg, i) + ": duplicate watch " + w.key.path() +
+                        " (first defined as " + place_of(cfg, it->second, i) + ", named \"" +
                         cfg.watches[it->second].name + "\")");
         }
         if (auto [it, inserted] = by_name.emplace(w.name, i); !inserted) {
-            return fail(w.origin + ": " + paths[i] + ": duplicate watch name \"" + w.name +
-                        "\" (first defined as " + first_at(it->second) + ")");
+            return fail(w.origin + ": " + list_path(cfg, i) + ": duplicate watch name \"" + w.name +
+                        "\" (first defined as " + place_of(cfg, it->second, i) + ")");
         }
     }
     return {};
 }
 
 expected<void> check_webhook_watches(config const& cfg) {
-    std::set<std::string> names;
+    if (std::none_of(cfg.webhooks.begin(), cfg.webhooks.end(), [](auto const& h) { return !h.watches.empty(); }))
+        return {};
+    std::unordered_set<std::string_view> names;
     for (auto const& w : cfg.watches) names.insert(w.name);
     for (std::size_t h = 0; h < cfg.webhooks.size(); ++h) {
         auto const& hook = cfg.webhooks[h];

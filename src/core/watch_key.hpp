@@ -30,6 +30,19 @@ struct watch_key_hash {
     std::size_t operator()(watch_key const& key) const noexcept;
 };
 
+/// A key that lives elsewhere, with its hash: for hash tables that match
+/// 100,000 keys (duplicates in a config, running watches on reload) without
+/// copying a key or hashing one twice. The key must outlive the reference.
+struct watch_key_ref {
+    watch_key const* key;
+    std::size_t hash;
+    explicit watch_key_ref(watch_key const& k) : key(&k), hash(watch_key_hash{}(k)) {}
+    bool operator==(watch_key_ref const& o) const { return hash == o.hash && *key == *o.key; }
+    struct hasher {
+        std::size_t operator()(watch_key_ref const& r) const noexcept { return r.hash; }
+    };
+};
+
 /// The characters a key part may use, as error messages spell them.
 inline constexpr std::string_view key_part_syntax = "[A-Za-z0-9._-]+";
 

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <set>
 
 #include <glob.h>
@@ -101,7 +102,8 @@ core::expected<read_config> reread_config(std::string const& path, earlier_watch
                               out.config.watch_files[i] + ": " + glob_error);
         }
     }
-    auto& watches = out.config.watches;
+    std::vector<std::vector<core::watch_config>> by_file;   // moved into the config once all are read
+    by_file.reserve(files.size());
     for (auto const& file : files) {
         auto watch_text = read_bounded_file(file, max_config_file_bytes);
         if (!watch_text) return core::fail(file_message(file, watch_text.error()));
@@ -117,9 +119,13 @@ core::expected<read_config> reread_config(std::string const& path, earlier_watch
             from_file = std::move(*parsed);
         }
         out.watch_files.emplace(file, watch_file_read{digest, from_file->size()});
-        watches.insert(watches.end(), std::make_move_iterator(from_file->begin()),
-                       std::make_move_iterator(from_file->end()));
+        by_file.push_back(std::move(*from_file));
     }
+    auto& watches = out.config.watches;
+    std::size_t count = watches.size();
+    for (auto const& list : by_file) count += list.size();
+    watches.reserve(count);
+    for (auto& list : by_file) std::move(list.begin(), list.end(), std::back_inserter(watches));
     if (auto ok = core::check_watch_set(out.config); !ok) return core::fail(ok.error());
     return out;
 }

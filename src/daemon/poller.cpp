@@ -187,24 +187,13 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
 
     // ---- configuration -------------------------------------------------
 
-    /// A running watch's key with its hash: matching 100,000 keys on reload
-    /// neither rehashes nor reads a key whose hash differs.
-    struct key_ref {
-        core::watch_key const* key;
-        std::size_t hash;
-        explicit key_ref(core::watch_key const& k) : key(&k), hash(core::watch_key_hash{}(k)) {}
-        bool operator==(key_ref const& o) const { return hash == o.hash && *key == *o.key; }
-    };
-    struct key_ref_hash {
-        std::size_t operator()(key_ref const& k) const noexcept { return k.hash; }
-    };
     /// The running (not removed) watches by key; keys point into slots_.
-    using running_index = std::unordered_map<key_ref, std::uint32_t, key_ref_hash>;
+    using running_index = std::unordered_map<core::watch_key_ref, std::uint32_t, core::watch_key_ref::hasher>;
     running_index running() const {
         running_index out;
         out.reserve(slots_.size());
         for (auto const& s : slots_)
-            if (!s.removed) out.emplace(key_ref(s.config.key), s.index);
+            if (!s.removed) out.emplace(core::watch_key_ref(s.config.key), s.index);
         return out;
     }
 
@@ -231,7 +220,7 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
         slot_of.reserve(watches.size());
         std::vector<std::string> new_keys;
         for (auto const& w : watches) {
-            auto const it = existing.find(key_ref(w.key));
+            auto const it = existing.find(core::watch_key_ref(w.key));
             slot_of.push_back(it == existing.end() ? std::nullopt : std::optional(it->second));
             if (it == existing.end()) new_keys.push_back(w.key.path());
         }
