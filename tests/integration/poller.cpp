@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include <boost/asio/co_spawn.hpp>
@@ -754,6 +755,40 @@ BOOST_AUTO_TEST_CASE(request_rate_and_connections_are_bounded_process_wide) {
         BOOST_TEST(h.ld->most_in_flight == 2u);
         // Two connections, 600 ms an answer: 2 requests per 600 ms.
         BOOST_TEST(h.ld->requests.size() == 20u);
+    }
+}
+
+// Polls due close together start on one wake-up of the loop: 40 watches at
+// 1 s ± 20 % wake it about ten times a second, not forty. A poll starts at
+// most 100 ms after its due time and never before it (jitter never shortens
+// an interval below 800 ms).
+BOOST_AUTO_TEST_CASE(polls_due_close_together_share_a_wake_up) {
+    poller_harness h;
+    h.settings.polling.interval = 1s;
+    h.settings.polling.jitter = 0.2;
+    h.settings.launchdarkly.max_connections = 64;
+    h.ld->answer = [](request_seen const& r) { return import_reply(r.import_id, "in_progress"); };
+    std::vector<std::string> ids;
+    for (int i = 0; i < 40; ++i) ids.push_back("imp-" + std::to_string(i));
+    h.start(ids);
+    h.run_for(20s);
+
+    std::set<sys_ms> instants;
+    std::map<std::string, std::vector<sys_ms>> polls;
+    for (auto const& r : h.ld->requests) {
+        instants.insert(r.at);
+        polls[r.import_id].push_back(r.at);
+    }
+    auto const n = h.ld->requests.size();
+    BOOST_TEST_MESSAGE(n << " polls at " << instants.size() << " instants");
+    BOOST_TEST(n >= 40u * 16u);
+    BOOST_TEST(instants.size() * 3 <= n);
+    for (auto const& [id, at] : polls) {
+        for (std::size_t i = 1; i < at.size(); ++i) {
+            auto const gap = at[i] - at[i - 1];
+            BOOST_TEST(gap >= 800ms, id << " polled again after " << gap.count() << " ms");
+            BOOST_TEST(gap <= 1300ms, id << " polled again after " << gap.count() << " ms");
+        }
     }
 }
 
