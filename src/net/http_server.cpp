@@ -8,10 +8,13 @@
 #include <optional>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -66,7 +69,11 @@ struct session {
 
     beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
 
+    // Also wakes the connection's coroutine from whatever it awaits, the
+    // handler's own waits included.
     void abort() {
+        closed = true;
+        cancel.emit(asio::cancellation_type::terminal);
         delay.cancel();
         error_code ec;
         lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -75,6 +82,7 @@ struct session {
 
     // SO_LINGER 0 makes close() send a RST: the client sees a reset, not a FIN.
     void reset() {
+        closed = true;
         error_code ec;
         lowest().socket().set_option(asio::socket_base::linger(true, 0), ec);
         lowest().close();
@@ -85,6 +93,9 @@ struct session {
     std::optional<beast::tcp_stream> plain;
     std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
     asio::steady_timer delay;
+    // Bound to the connection's coroutine: abort() cancels what it awaits.
+    asio::cancellation_signal cancel;
+    bool closed = false;
     // Waiting for a request (handshake, head or body) since when: such a
     // connection may be evicted for a newcomer; one being answered may not.
     bool waiting = true;
@@ -247,8 +258,12 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
             auto s = std::make_shared<session>(std::move(socket), self->options_.tls);
             auto const id = ++self->next_id_;
             self->sessions_.emplace(id, s);
+            // The completion handler holds the session: its signal must
+            // outlive the coroutine bound to it.
             asio::co_spawn(self->ex_, serve(self, s, id),
-                           [](std::exception_ptr e) { log_exception("connection", e); });
+                           asio::bind_cancellation_slot(s->cancel.slot(), [s](std::exception_ptr e) {
+                               log_exception("connection", e);
+                           }));
         }
     }
 
@@ -258,6 +273,9 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
             std::uint64_t id;
             ~forget() { owner.sessions_.erase(id); }
         } guard{*self, id};
+        // abort() cancels what the connection awaits; the server's own
+        // awaits see that as an error code, not an exception.
+        co_await asio::this_coro::throw_if_cancelled(false);
 
         if (s->tls) {
             s->lowest().expires_after(self->options_.read_timeout);
@@ -313,20 +331,28 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
             server_request req = request_of(msg);
 
             server_reply reply;
+            std::optional<std::string> failed;   // what the handler threw
+            // Within the handler, a closed connection makes every await throw:
+            // a handler need not check after each one.
+            co_await asio::this_coro::throw_if_cancelled(true);
             try {
                 reply = co_await handler_(std::move(req));
+            } catch (boost::system::system_error const& e) {
+                // Cancelled by stop() or a closing connection: not a failure.
+                if (!(s.closed && e.code() == asio::error::operation_aborted)) failed = e.what();
             } catch (std::exception const& e) {
-                spdlog::error("http server: handler for {}: {}", std::string(msg.target()), e.what());
-                reply = server_reply{};
-                reply.status = 500;
-                reply.body = "internal error\n";
+                failed = e.what();
             } catch (...) {
-                spdlog::error("http server: handler for {}: unknown exception", std::string(msg.target()));
+                failed = "unknown exception";
+            }
+            co_await asio::this_coro::throw_if_cancelled(false);
+            if (failed) spdlog::error("http server: handler for {}: {}", std::string(msg.target()), *failed);
+            if (stopped_ || s.closed) co_return;
+            if (failed) {
                 reply = server_reply{};
                 reply.status = 500;
                 reply.body = "internal error\n";
             }
-            if (stopped_) co_return;
 
             if (reply.delay.count() > 0) {
                 s.delay.expires_after(reply.delay);

@@ -45,6 +45,10 @@ struct server_reply {
     bool close = false;                    // send Connection: close
 };
 
+/// Answers one request. The server cancels (terminal cancellation) what a
+/// handler awaits when it stops or closes the connection; the handler's
+/// awaits then throw operation_aborted (or complete with it, for tokens
+/// that do not throw), and nothing is answered.
 using request_handler = std::function<asio::awaitable<server_reply>(server_request)>;
 
 struct server_options {
@@ -99,7 +103,8 @@ public:
     /// The TLS context for connections accepted from now on (null: plain
     /// HTTP); open connections keep theirs. For certificates renewed on reload.
     void set_tls(std::shared_ptr<ssl::context> tls);
-    /// Stops accepting and closes every open connection.
+    /// Stops accepting and closes every open connection, cancelling what
+    /// their handlers await (a handler sleeping before its answer wakes).
     void stop();
     server_stats stats() const;
 

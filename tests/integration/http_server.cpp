@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -12,8 +13,13 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "common/testing.hpp"
 #include "core/url.hpp"
@@ -29,6 +35,8 @@ using steady = std::chrono::steady_clock;
 using iw::testing::run_until;
 
 namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 long ms_since(steady::time_point start) {
     return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start).count());
@@ -98,6 +106,18 @@ bool whole_response(std::string const& data) {
 
 std::string const get_request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 
+/// What spdlog's default logger writes meanwhile ("LEVEL message" lines).
+struct log_capture {
+    std::ostringstream out;
+    std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
+    log_capture() {
+        auto sink = std::make_shared<spdlog::sinks::ostream_sink_st>(out);
+        sink->set_pattern("%l %v");
+        spdlog::set_default_logger(std::make_shared<spdlog::logger>("http-server-test", sink));
+    }
+    ~log_capture() { spdlog::set_default_logger(previous); }
+};
+
 struct fixture {
     asio::io_context ioc;
     std::unique_ptr<net::http_server> server;
@@ -105,11 +125,16 @@ struct fixture {
 
     std::uint16_t serve(std::function<net::server_reply(net::server_request const&)> f,
                         net::server_options o = {}) {
-        server = std::make_unique<net::http_server>(
-            ioc.get_executor(), o, [this, f](net::server_request req) -> asio::awaitable<net::server_reply> {
+        return serve_async(
+            [this, f](net::server_request req) -> asio::awaitable<net::server_reply> {
                 ++calls;
                 co_return f(req);
-            });
+            },
+            o);
+    }
+
+    std::uint16_t serve_async(net::request_handler handler, net::server_options o = {}) {
+        server = std::make_unique<net::http_server>(ioc.get_executor(), o, std::move(handler));
         auto ok = server->start();
         BOOST_REQUIRE_MESSAGE(ok.has_value(), (ok ? std::string() : ok.error()));
         BOOST_REQUIRE(server->port() != 0);
@@ -466,6 +491,54 @@ BOOST_AUTO_TEST_CASE(delay_holds_the_answer) {
     });
     BOOST_TEST(r.data.starts_with("HTTP/1.1 200"));
     BOOST_TEST(elapsed >= 290);
+}
+
+// stop() wakes handlers from what they await, so a run of the io_context
+// ends at once: a wait that throws ends the handler, and a handler that
+// takes the error code and awaits again is thrown at. Neither answers, and
+// nothing is logged as an error.
+BOOST_AUTO_TEST_CASE(stop_cancels_what_handlers_await) {
+    log_capture logs;
+    int woken = 0;   // handlers that saw their wait cancelled
+    int finished = 0;   // handlers that got past their waits
+    auto port = serve_async([&](net::server_request req) -> asio::awaitable<net::server_reply> {
+        ++calls;
+        asio::steady_timer t(co_await asio::this_coro::executor, 60s);
+        if (req.target == "/throwing") {
+            co_await t.async_wait(asio::use_awaitable);
+        } else {
+            auto [ec] = co_await t.async_wait(use_tuple);
+            if (ec == asio::error::operation_aborted) ++woken;
+            t.expires_after(60s);
+            co_await t.async_wait(use_tuple);
+        }
+        ++finished;
+        co_return net::server_reply{};
+    });
+    std::optional<raw_client::result> throwing, tuple;
+    std::thread t([&] {
+        raw_client a(port), b(port);
+        a.send("GET /throwing HTTP/1.1\r\nHost: x\r\n\r\n");
+        b.send("GET /tuple HTTP/1.1\r\nHost: x\r\n\r\n");
+        throwing = a.read();   // until stop() closes the connection
+        tuple = b.read();
+    });
+    BOOST_REQUIRE(run_until(ioc, [&] { return calls == 2; }, 5s));
+    server->stop();
+    auto start = steady::now();
+    ioc.restart();
+    ioc.run_for(5s);   // returns as soon as no work is left
+    auto elapsed = ms_since(start);
+    t.join();
+    BOOST_TEST(elapsed < 1000);
+    BOOST_TEST(ioc.stopped());
+    BOOST_TEST(woken == 1);
+    BOOST_TEST(finished == 0);
+    for (auto const* r : {&*throwing, &*tuple}) {
+        BOOST_TEST(r->data.empty(), r->data);
+        BOOST_TEST((r->eof || r->error == ECONNRESET), "error " << r->error);
+    }
+    BOOST_TEST(logs.out.str().find("error") == std::string::npos, logs.out.str());
 }
 
 BOOST_AUTO_TEST_CASE(stop_closes_open_connections_so_run_returns) {
