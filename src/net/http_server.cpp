@@ -6,6 +6,7 @@
 #include <exception>
 #include <map>
 #include <optional>
+#include <sstream>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -61,8 +62,7 @@ void log_exception(char const* what, std::exception_ptr e) {
 }
 
 struct session {
-    session(tcp::socket socket, std::shared_ptr<ssl::context> tls_ctx)
-        : context(std::move(tls_ctx)), delay(socket.get_executor()) {
+    session(tcp::socket socket, std::shared_ptr<ssl::context> tls_ctx) : context(std::move(tls_ctx)) {
         if (context) tls.emplace(beast::tcp_stream(std::move(socket)), *context);
         else plain.emplace(std::move(socket));
     }
@@ -74,7 +74,6 @@ struct session {
     void abort() {
         closed = true;
         cancel.emit(asio::cancellation_type::terminal);
-        delay.cancel();
         error_code ec;
         lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
         lowest().close();
@@ -92,7 +91,6 @@ struct session {
     std::shared_ptr<ssl::context> context;
     std::optional<beast::tcp_stream> plain;
     std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
-    asio::steady_timer delay;
     // Bound to the connection's coroutine: abort() cancels what it awaits.
     asio::cancellation_signal cancel;
     bool closed = false;
@@ -125,6 +123,17 @@ std::optional<refusal> refusal_for(error_code const& ec) {
         return refusal{http::status::request_header_fields_too_large, "request headers too large\n"};
     if (ec && is_http_parse_error(ec)) return refusal{http::status::bad_request, "bad request\n"};
     return std::nullopt;
+}
+
+http::response<http::string_body> make_response(server_reply& reply, unsigned version, bool keep_alive) {
+    http::response<http::string_body> res{static_cast<http::status>(reply.status), version};
+    res.set(http::field::server, "importwatch");
+    res.set(http::field::content_type, reply.content_type);
+    for (auto const& [k, v] : reply.headers) res.insert(k, v);
+    res.body() = std::move(reply.body);
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    return res;
 }
 
 // What a handler sees of a request (the body moved out).
@@ -354,17 +363,12 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
                 reply.body = "internal error\n";
             }
 
-            if (reply.delay.count() > 0) {
-                s.delay.expires_after(reply.delay);
-                co_await s.delay.async_wait(use_tuple);
-                if (stopped_) co_return;
-            }
-            if (reply.fault == server_reply::fault_t::reset) {
-                s.reset();
+            if (reply.verbatim) {
+                co_await write_verbatim(stream, s, *reply.verbatim);
                 co_return;
             }
 
-            bool const keep_alive = client_keep_alive && !reply.close && reply.fault == server_reply::fault_t::none;
+            bool const keep_alive = client_keep_alive && !reply.close;
             http::response<http::string_body> res;
             try {
                 res = make_response(reply, version, keep_alive);
@@ -393,19 +397,6 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
                 s.waiting_since = std::chrono::steady_clock::now();
                 continue;
             }
-            if (reply.fault == server_reply::fault_t::truncate) {
-                // The full Content-Length, then half the body: the client must
-                // notice the cut.
-                http::response_serializer<http::string_body> sr{res};
-                auto [hec, hn] = co_await http::async_write_header(stream, sr, use_tuple);
-                (void)hn;
-                if (!hec) {
-                    auto const half = res.body().size() / 2;
-                    co_await asio::async_write(stream, asio::buffer(res.body().data(), half), use_tuple);
-                }
-                s.abort();
-                co_return;
-            }
             auto [wec, wn] = co_await http::async_write(stream, res, use_tuple);
             (void)wn;
             if (wec) co_return;
@@ -418,15 +409,18 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
         }
     }
 
-    static http::response<http::string_body> make_response(server_reply& reply, unsigned version, bool keep_alive) {
-        http::response<http::string_body> res{static_cast<http::status>(reply.status), version};
-        res.set(http::field::server, "importwatch");
-        res.set(http::field::content_type, reply.content_type);
-        for (auto const& [k, v] : reply.headers) res.insert(k, v);
-        res.body() = std::move(reply.body);
-        res.keep_alive(keep_alive);
-        res.prepare_payload();
-        return res;
+    // The bytes as they are, then a close: a FIN (no TLS close_notify), or a
+    // reset (SO_LINGER 0) when asked.
+    template <class Stream>
+    asio::awaitable<void> write_verbatim(Stream& stream, session& s, server_reply::verbatim_t const& v) {
+        if (!v.bytes.empty()) {
+            s.lowest().expires_after(options_.read_timeout);
+            auto [ec, n] = co_await asio::async_write(stream, asio::buffer(v.bytes), use_tuple);
+            (void)ec;
+            (void)n;
+        }
+        if (v.reset) s.reset();
+        else s.abort();
     }
 
     template <class Stream>
@@ -487,6 +481,13 @@ received_requests parse_requests(std::string_view bytes, std::size_t max_request
         out.requests.push_back(request_of(msg));
         if (!keep_alive) return out;
     }
+}
+
+std::string reply_bytes(server_reply reply) {
+    auto res = make_response(reply, 11, false);
+    std::ostringstream out;
+    out << res;
+    return std::move(out).str();
 }
 
 http_server::http_server(asio::any_io_executor ex, server_options options, request_handler handler)

@@ -1,14 +1,16 @@
 #pragma once
 // A small HTTP(S)/1.1 server for the admin endpoints and the simulator.
 // Bounded: request size, read time and open connections. Handlers are
-// coroutines returning a reply; the reply may ask for a fault (the simulator
-// uses that to reset connections or cut bodies short). HEAD is answered like
-// GET with the body left out (the handler sees method "HEAD").
+// coroutines returning a reply; one that takes its time awaits on its own
+// (stop() cancels what it awaits). A reply may instead be written verbatim,
+// for peers that misbehave on purpose. HEAD is answered like GET with the
+// body left out (the handler sees method "HEAD").
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,19 +33,27 @@ struct server_request {
 };
 
 struct server_reply {
-    enum class fault_t {
-        none,
-        reset,        // close the socket without answering
-        truncate,     // send the headers and half the body, then close
+    /// Instead of an HTTP answer: these bytes as they are (through TLS on a
+    /// TLS connection), then the connection closes — with a TCP reset when
+    /// `reset` (the client may then lose bytes it has not read yet), else
+    /// with a FIN and no TLS close_notify.
+    struct verbatim_t {
+        std::string bytes;
+        bool reset = false;
     };
+
     int status = 200;
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
     std::string content_type = "text/plain; charset=utf-8";
-    std::chrono::milliseconds delay{0};    // wait this long before answering
-    fault_t fault = fault_t::none;
     bool close = false;                    // send Connection: close
+    std::optional<verbatim_t> verbatim;    // set: the fields above are not used
 };
+
+/// The bytes the server writes for `reply` as the last answer on a
+/// connection (HTTP/1.1, Connection: close): where a verbatim answer made
+/// from a normal one starts. Throws for a header Beast refuses.
+std::string reply_bytes(server_reply reply);
 
 /// Answers one request. The server cancels (terminal cancellation) what a
 /// handler awaits when it stops or closes the connection; the handler's

@@ -14,6 +14,7 @@
 #include "core/time.hpp"
 #include "core/watch_key.hpp"
 #include "net/http_server.hpp"
+#include "sim/misbehaviour.hpp"
 
 namespace importwatch::sim {
 
@@ -180,16 +181,16 @@ struct simulator::impl {
         r.headers.emplace_back("X-Ratelimit-Reset", std::to_string(epoch_ms(reset)));
     }
 
-    net::server_reply answer(net::server_request const& req, request_record& rec) {
+    planned_reply answer(net::server_request const& req, request_record& rec) {
         auto const now = system_clock::now();
         auto const steady_now = steady_clock::now();
-        net::server_reply r = respond(req, rec, now, steady_now);
-        add_common_headers(r, now);
-        rec.status = r.fault == net::server_reply::fault_t::reset ? 0 : r.status;
+        planned_reply r = respond(req, rec, now, steady_now);
+        add_common_headers(r.reply, now);
+        rec.status = r.cut == planned_reply::cut_t::reset ? 0 : r.reply.status;
         return r;
     }
 
-    net::server_reply respond(net::server_request const& req, request_record& rec, system_clock::time_point now,
+    planned_reply respond(net::server_request const& req, request_record& rec, system_clock::time_point now,
                               steady_clock::time_point steady_now) {
         if (req.method != "GET") {
             auto r = error_reply(405, "method_not_allowed", "Method not allowed");
@@ -239,18 +240,18 @@ struct simulator::impl {
         case fault_type::remaining_zero: return normal(true, f->reset_in);
         case fault_type::server_error: return error_reply(f->status, "internal_server_error", "Simulated server error");
         case fault_type::delay: {
-            auto r = normal(false, std::nullopt);
+            planned_reply r = normal(false, std::nullopt);
             r.delay = f->delay;
             return r;
         }
         case fault_type::reset: {
-            net::server_reply r;
-            r.fault = net::server_reply::fault_t::reset;
+            planned_reply r;
+            r.cut = planned_reply::cut_t::reset;
             return r;
         }
         case fault_type::truncate: {
-            auto r = normal(false, std::nullopt);
-            r.fault = net::server_reply::fault_t::truncate;
+            planned_reply r = normal(false, std::nullopt);
+            r.cut = planned_reply::cut_t::truncate;
             return r;
         }
         case fault_type::malformed: {
@@ -313,22 +314,26 @@ struct simulator::impl {
     }
 
     static asio::awaitable<net::server_reply> serve(std::weak_ptr<impl> weak, net::server_request req) {
-        auto self = weak.lock();
-        if (!self) {
-            net::server_reply r;
-            r.status = 503;
-            r.close = true;
-            co_return r;
+        planned_reply planned;
+        {
+            auto self = weak.lock();
+            if (!self) {
+                net::server_reply r;
+                r.status = 503;
+                r.close = true;
+                co_return r;
+            }
+            request_record rec;
+            rec.at = system_clock::now();
+            rec.method = req.method;
+            rec.target = req.target;
+            planned = self->answer(req, rec);
+            ++self->answered_;
+            if (self->options_.record_requests) self->requests_.push_back(rec);
+            if (self->options_.on_request) self->options_.on_request(rec);
         }
-        request_record rec;
-        rec.at = system_clock::now();
-        rec.method = req.method;
-        rec.target = req.target;
-        auto reply = self->answer(req, rec);
-        ++self->answered_;
-        if (self->options_.record_requests) self->requests_.push_back(rec);
-        if (self->options_.on_request) self->options_.on_request(rec);
-        co_return reply;
+        // Late, cut or whole; the simulator may go away meanwhile.
+        co_return co_await deliver(std::move(planned));
     }
 };
 

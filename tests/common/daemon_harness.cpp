@@ -49,7 +49,7 @@ bool signature_valid(std::string const& header, std::string const& id, std::stri
 
 
 
-net::server_reply reply_with(int status, std::vector<std::pair<std::string, std::string>> headers) {
+sim::planned_reply reply_with(int status, std::vector<std::pair<std::string, std::string>> headers) {
     net::server_reply r;
     r.status = status;
     r.headers = std::move(headers);

@@ -23,6 +23,7 @@
 #include "common/simulated_launchdarkly.hpp"
 #include "common/testing.hpp"
 #include "net/http_server.hpp"
+#include "sim/misbehaviour.hpp"
 #include "sim/simulator.hpp"
 
 namespace importwatch::testing {
@@ -59,10 +60,10 @@ struct hit {
 };
 
 // An HTTPS webhook receiver on 127.0.0.1 that records every request and
-// answers what `script` says (200 by default).
+// answers what `script` says (200 by default), late or cut as it plans.
 struct webhook_receiver {
     std::vector<hit> hits;
-    std::function<net::server_reply(hit const&)> script = [](hit const&) { return net::server_reply{}; };
+    std::function<sim::planned_reply(hit const&)> script = [](hit const&) { return sim::planned_reply{}; };
     std::unique_ptr<net::http_server> server;
 
     webhook_receiver(asio::io_context& ioc, test_pki const& pki) {
@@ -94,10 +95,10 @@ struct webhook_receiver {
         boost::system::error_code ec;
         auto v = json::parse(h.body, ec);
         if (!ec && v.is_object()) h.event = v.as_object();
-        auto reply = self->script(h);
-        h.answered = reply.fault == net::server_reply::fault_t::none ? reply.status : 0;
+        auto planned = self->script(h);
+        h.answered = planned.cut == sim::planned_reply::cut_t::none ? planned.reply.status : 0;
         self->hits.push_back(std::move(h));
-        co_return reply;
+        co_return co_await sim::deliver(std::move(planned));
     }
 
     std::string url(std::string const& path = "/hook") const {
@@ -127,7 +128,8 @@ struct webhook_receiver {
     }
 };
 
-net::server_reply reply_with(int status, std::vector<std::pair<std::string, std::string>> headers = {});
+/// A plain answer with that status and headers; the script may make it late or cut.
+sim::planned_reply reply_with(int status, std::vector<std::pair<std::string, std::string>> headers = {});
 
 // The simulator over TLS, in the test's io_context (shared with the webhook
 // receiver), unlike simulated_launchdarkly, which owns its io_context.

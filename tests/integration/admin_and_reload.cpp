@@ -27,6 +27,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -73,9 +75,12 @@ struct webhook_receiver {
         server = std::make_unique<net::http_server>(
             ioc.get_executor(), o, [this](net::server_request r) -> asio::awaitable<net::server_reply> {
                 received.push_back(r);
+                if (delay.count() > 0) {   // the server cancels the wait when it stops
+                    asio::steady_timer wait(co_await asio::this_coro::executor, delay);
+                    co_await wait.async_wait(asio::use_awaitable);
+                }
                 net::server_reply reply;
                 reply.status = 204;
-                reply.delay = delay;
                 co_return reply;
             });
         auto started = server->start();

@@ -110,7 +110,7 @@ BOOST_AUTO_TEST_CASE(fifty_kill_9_cycles_lose_nothing_and_repeat_nothing) {
         case 0: return reply_with(503, {{"Retry-After", "6"}});
         case 1: {
             auto r = reply_with(200);
-            r.fault = net::server_reply::fault_t::reset;
+            r.cut = sim::planned_reply::cut_t::reset;
             return r;
         }
         case 2: {

@@ -17,9 +17,11 @@
 #include "core/url.hpp"
 #include "net/http_client.hpp"
 #include "net/http_server.hpp"
+#include "sim/misbehaviour.hpp"
 
 namespace iw = importwatch;
 namespace net = importwatch::net;
+namespace sim = importwatch::sim;
 namespace core = importwatch::core;
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -55,6 +57,14 @@ struct test_server {
 template <class F>
 net::request_handler sync_handler(F f) {
     return [f](net::server_request req) -> asio::awaitable<net::server_reply> { co_return f(req); };
+}
+
+/// A server that misbehaves as the simulator does: late, reset or cut short.
+template <class F>
+net::request_handler planned_handler(F f) {
+    return [f](net::server_request req) -> asio::awaitable<net::server_reply> {
+        co_return co_await sim::deliver(f(req));
+    };
 }
 
 struct fixture {
@@ -261,8 +271,8 @@ BOOST_AUTO_TEST_CASE(concurrent_sends_stay_within_max_connections) {
 }
 
 BOOST_AUTO_TEST_CASE(slow_server_times_out_within_the_request_timeout) {
-    test_server server(ioc, pki.server_context(), sync_handler([](net::server_request const&) {
-                           net::server_reply r;
+    test_server server(ioc, pki.server_context(), planned_handler([](net::server_request const&) {
+                           sim::planned_reply r;
                            r.delay = 3s;
                            return r;
                        }));
@@ -345,10 +355,10 @@ BOOST_AUTO_TEST_CASE(idle_connection_closed_by_the_server_is_retried_once_on_a_n
 
 BOOST_AUTO_TEST_CASE(reset_on_a_fresh_connection_is_a_network_failure_without_retry) {
     int calls = 0;
-    test_server server(ioc, pki.server_context(), sync_handler([&](net::server_request const&) {
+    test_server server(ioc, pki.server_context(), planned_handler([&](net::server_request const&) {
                            ++calls;
-                           net::server_reply r;
-                           r.fault = net::server_reply::fault_t::reset;
+                           sim::planned_reply r;
+                           r.cut = sim::planned_reply::cut_t::reset;
                            return r;
                        }));
     net::http_client client(ioc.get_executor(), options(server.port()));
@@ -361,11 +371,11 @@ BOOST_AUTO_TEST_CASE(reset_on_a_fresh_connection_is_a_network_failure_without_re
 
 BOOST_AUTO_TEST_CASE(truncated_body_is_a_network_failure_and_not_retried) {
     int calls = 0;
-    test_server server(ioc, pki.server_context(), sync_handler([&](net::server_request const& req) {
+    test_server server(ioc, pki.server_context(), planned_handler([&](net::server_request const& req) {
                            ++calls;
-                           net::server_reply r;
-                           r.body = std::string(1000, 'b');
-                           if (req.target == "/cut") r.fault = net::server_reply::fault_t::truncate;
+                           sim::planned_reply r;
+                           r.reply.body = std::string(1000, 'b');
+                           if (req.target == "/cut") r.cut = sim::planned_reply::cut_t::truncate;
                            return r;
                        }));
     net::http_client client(ioc.get_executor(), options(server.port()));
@@ -431,8 +441,8 @@ BOOST_AUTO_TEST_CASE(connection_refused_names_the_address) {
 }
 
 BOOST_AUTO_TEST_CASE(shutdown_aborts_in_flight_and_waiting_sends_promptly) {
-    test_server server(ioc, pki.server_context(), sync_handler([](net::server_request const&) {
-                           net::server_reply r;
+    test_server server(ioc, pki.server_context(), planned_handler([](net::server_request const&) {
+                           sim::planned_reply r;
                            r.delay = 5s;
                            return r;
                        }));
@@ -462,8 +472,8 @@ BOOST_AUTO_TEST_CASE(shutdown_aborts_in_flight_and_waiting_sends_promptly) {
 }
 
 BOOST_AUTO_TEST_CASE(waiting_for_a_connection_counts_against_the_timeout) {
-    test_server server(ioc, pki.server_context(), sync_handler([](net::server_request const&) {
-                           net::server_reply r;
+    test_server server(ioc, pki.server_context(), planned_handler([](net::server_request const&) {
+                           sim::planned_reply r;
                            r.delay = 2s;
                            return r;
                        }));

@@ -118,6 +118,12 @@ struct log_capture {
     ~log_capture() { spdlog::set_default_logger(previous); }
 };
 
+/// Waits `d` in a handler, as a handler that takes its time does.
+asio::awaitable<void> sleep(std::chrono::milliseconds d) {
+    asio::steady_timer t(co_await asio::this_coro::executor, d);
+    co_await t.async_wait(asio::use_awaitable);
+}
+
 struct fixture {
     asio::io_context ioc;
     std::unique_ptr<net::http_server> server;
@@ -354,12 +360,11 @@ BOOST_AUTO_TEST_CASE(connection_limit_refuses_only_when_every_connection_is_busy
     net::server_options o;
     o.max_connections = 2;
     std::atomic<int> answering{0};
-    auto port = serve(
-        [&answering](net::server_request const&) {
+    auto port = serve_async(
+        [&answering](net::server_request) -> asio::awaitable<net::server_reply> {
             ++answering;
-            net::server_reply r;
-            r.delay = 1s;   // answered after a second: busy, not waiting
-            return r;
+            co_await sleep(1s);   // answered after a second: busy, not waiting
+            co_return net::server_reply{};
         },
         o);
     struct outcome {
@@ -441,11 +446,14 @@ BOOST_AUTO_TEST_CASE(keep_alive_and_connection_close) {
     BOOST_TEST(r.second.eof);
 }
 
-BOOST_AUTO_TEST_CASE(fault_reset_resets_the_connection) {
+// A verbatim reply with `reset`: no answer, and the client sees a reset, not
+// an end of stream.
+BOOST_AUTO_TEST_CASE(verbatim_reset_resets_the_connection) {
     auto port = serve([](net::server_request const&) {
         net::server_reply r;
         r.body = "never sent";
-        r.fault = net::server_reply::fault_t::reset;
+        r.verbatim.emplace();
+        r.verbatim->reset = true;
         return r;
     });
     auto r = off_thread([port] {
@@ -457,30 +465,57 @@ BOOST_AUTO_TEST_CASE(fault_reset_resets_the_connection) {
     BOOST_TEST(r.data.empty());
 }
 
-BOOST_AUTO_TEST_CASE(fault_truncate_sends_half_the_body_under_the_full_length) {
-    auto port = serve([](net::server_request const&) {
+// Verbatim bytes go out as they are, whatever they claim (here a longer body
+// than follows), then the connection ends with a FIN: the client reads every
+// byte, then the end of stream.
+BOOST_AUTO_TEST_CASE(verbatim_bytes_are_written_as_they_are_then_the_connection_ends) {
+    std::string const bytes = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + std::string(500, 'z');
+    auto port = serve([&bytes](net::server_request const&) {
         net::server_reply r;
-        r.body = std::string(1000, 'z');
-        r.fault = net::server_reply::fault_t::truncate;
+        r.body = "not this";
+        r.verbatim.emplace();
+        r.verbatim->bytes = bytes;
         return r;
     });
+    auto r = off_thread([port] {
+        raw_client c(port);
+        c.send(get_request);   // keep-alive asked for: the connection ends anyway
+        return c.read();
+    });
+    BOOST_TEST(r.eof, "error " << r.error);
+    BOOST_TEST(r.error == 0);
+    BOOST_TEST(r.data == bytes);
+}
+
+// reply_bytes: exactly what the server writes for that reply as the last
+// answer on a connection.
+BOOST_AUTO_TEST_CASE(reply_bytes_are_what_the_server_writes) {
+    auto const make = [] {
+        net::server_reply r;
+        r.status = 201;
+        r.headers = {{"X-Made", "here"}, {"Date", "Tue, 01 Jul 2025 10:00:00 GMT"}};
+        r.body = "made";
+        r.content_type = "application/json";
+        r.close = true;
+        return r;
+    };
+    auto port = serve([&make](net::server_request const&) { return make(); });
     auto r = off_thread([port] {
         raw_client c(port);
         c.send(get_request);
         return c.read();
     });
     BOOST_TEST(r.eof);
-    auto end = r.data.find("\r\n\r\n");
-    BOOST_REQUIRE(end != std::string::npos);
-    BOOST_TEST(r.data.find("Content-Length: 1000") < end);
-    BOOST_TEST(r.data.size() - end - 4 == 500u);
+    BOOST_TEST(r.data == net::reply_bytes(make()));
+    BOOST_TEST(r.data.starts_with("HTTP/1.1 201 Created\r\n"), r.data);
+    BOOST_TEST(r.data.find("\r\nContent-Length: 4\r\n") != std::string::npos, r.data);
+    BOOST_TEST(r.data.find("\r\nConnection: close\r\n") != std::string::npos, r.data);
 }
 
-BOOST_AUTO_TEST_CASE(delay_holds_the_answer) {
-    auto port = serve([](net::server_request const&) {
-        net::server_reply r;
-        r.delay = 300ms;
-        return r;
+BOOST_AUTO_TEST_CASE(a_handler_may_take_its_time) {
+    auto port = serve_async([](net::server_request) -> asio::awaitable<net::server_reply> {
+        co_await sleep(300ms);
+        co_return net::server_reply{};
     });
     auto [r, elapsed] = off_thread([port] {
         raw_client c(port);
