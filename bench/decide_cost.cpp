@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
     });
     run("  watch_state copy (decide's d.state = state)", iterations, [&] {
         core::watch_state copy = steady;
-        keep(copy.import_json.size());
+        keep(copy.files.size());
     });
     std::printf("\nper-poll extras outside decide (poller.cpp):\n");
     run("  watch_key::path() (apply's throttle_key)", iterations, [&] {

@@ -89,6 +89,8 @@ int wait_command(wait_options const& options) {
 
     asio::io_context ioc(1);
     daemon::metrics counters;
+    // No store: nothing is committed, and a watch.failed's body (never
+    // printed here, only its summary) has no stored Import to carry.
     daemon::poller watcher(ioc.get_executor(), counters, nullptr,
                    [](daemon::watch_slot const&, std::vector<core::event> const& events) {
                        for (auto const& e : events) std::cout << daemon::event_text_line(e) << std::endl;

@@ -19,6 +19,9 @@ std::string source_of(std::string_view base_url, watch_key const& key) {
     return std::string(base_url) + import_path(key);
 }
 
+// The Import is the last member of `data`, spliced in: "…,"import":{…}}}".
+constexpr std::string_view import_member = ",\"import\":";
+
 // Room for `"files":[]` and the `_importwatch` note when shortening.
 constexpr std::size_t note_room = 128;
 
@@ -132,13 +135,21 @@ event make_event(event_subject const& subject, std::string_view type, std::uint6
     // goes in front of them. `data` always has members, hence the comma.
     auto const envelope = json::serialize(cloud_event);
     std::string_view const import = subject.import_json.empty() ? std::string_view("null") : subject.import_json;
-    std::string_view constexpr import_member = ",\"import\":";
     std::string out;
     out.reserve(envelope.size() + import_member.size() + import.size());
     out.append(envelope, 0, envelope.size() - 2).append(import_member).append(import).append("}}");
     // Receivers print bodies too: no raw control or bidi characters in them.
     e.body = json_printable(std::move(out));
     return e;
+}
+
+void put_import(event& e, std::string_view import_json) {
+    std::string_view constexpr without = ",\"import\":null}}";   // as make_event ends a body without one
+    if (import_json.empty() || !e.body.ends_with(without)) return;
+    e.body.resize(e.body.size() - without.size());
+    // json_printable works one character at a time: escaping the Import on
+    // its own gives the bytes make_event's escaping of the whole body would.
+    e.body.append(import_member).append(json_printable(std::string(import_json))).append("}}");
 }
 
 } // namespace importwatch::core

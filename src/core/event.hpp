@@ -69,4 +69,10 @@ event make_event(event_subject const& subject, std::string_view type, std::uint6
                  boost::json::object extra, std::string summary, log_level level, sys_ms now,
                  random_source& rng);
 
+/// Puts an Import (serialized and bounded, as event_subject::import_json) into
+/// an event made without one, whose body ends in "import":null: the stored
+/// Import a watch.failed carries, read after the decision (core::carry_stored_import).
+/// The body is then what make_event would have made with it.
+void put_import(event& e, std::string_view import_json);
+
 } // namespace importwatch::core

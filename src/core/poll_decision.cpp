@@ -67,14 +67,14 @@ std::string failure_reason(int status) {
 
 /// The Import object a decision's events carry, serialized once: the
 /// Import's own serialization when it fits in max_event_import_bytes (the
-/// same bytes the state stores), else its shortened form (bounded_import),
+/// same bytes the store keeps), else its shortened form (bounded_import),
 /// made on the first event. An unchanged poll emits no event and pays nothing.
 class carried_import {
 public:
     /// The Import just decoded; serialized when first needed.
     explicit carried_import(json::value const& decoded) : decoded_(&decoded) {}
-    /// The Import in the state ("" = none), as stored: valid JSON, made by
-    /// this class or checked when the state was loaded (store::state_store).
+    /// The stored Import ("" = none), as the store returns it: valid JSON,
+    /// made by this class or checked by the store (state_store::load_import).
     explicit carried_import(std::string const& stored) : serialized_(&stored) {}
 
     std::string_view get(poll_decision& d) {
@@ -147,9 +147,11 @@ json::value nullable(std::optional<std::string> const& s) {
     return json::value(nullptr);
 }
 
-bool persisted_fields_differ(watch_state const& a, watch_state const& b) {
-    return a.status != b.status || a.import_json != b.import_json || a.files != b.files ||
-           a.status_since != b.status_since || a.sequence != b.sequence ||
+/// Whether the decision changes what is stored: a new Import, or a persisted field.
+bool persists(watch_state const& a, poll_decision const& d) {
+    auto const& b = d.state;
+    return d.import.has_value() || a.status != b.status || a.has_import != b.has_import ||
+           a.files != b.files || a.status_since != b.status_since || a.sequence != b.sequence ||
            a.failure != b.failure || a.stall_reported != b.stall_reported;
 }
 
@@ -171,10 +173,13 @@ void apply_failure(watch_view const& view, poll_decision& d, watch_failure failu
         std::string what = "failed: " + failure.reason + " (";
         if (failure.http_status) what += "HTTP " + std::to_string(*failure.http_status) + ": ";
         what += failure.message + ")";
-        // No Import was received in this poll: events carry the last one stored.
-        carried_import carried(d.state.import_json);
+        // No Import was received in this poll: the event carries the last one
+        // stored, which the I/O side reads and puts in (carry_stored_import).
+        std::string const none;
+        carried_import carried(none);
         event_writer(view, d, carried, now, rng)
             .emit(d.state.status, watch_failed_type, std::move(extra), what, log_level::warn);
+        if (d.state.has_import) d.carries_stored_import = d.events.size() - 1;
     }
     d.state.failure = std::move(failure);
     d.next_poll = failed_poll_time(view, now);
@@ -227,10 +232,10 @@ struct body_seen {
 /// True when `body` is byte for byte the last 200 body decoded into `st`,
 /// and decoding it again would change nothing but the streaks and the next
 /// poll time: no failure to recover from and no stall to report (a stall
-/// event carries this body's Import, which the state may not hold as is).
+/// event carries this body's Import, which the store may not hold as is).
 bool same_import(watch_view const& view, watch_state const& st, body_seen seen, sys_ms now) {
     return st.body_size != 0 && st.body_size == seen.size && st.body_hash == seen.hash && st.status &&
-           !st.failure && !st.import_json.empty() && !stall_due(view, st, *st.status, now);
+           !st.failure && st.has_import && !stall_due(view, st, *st.status, now);
 }
 
 /// What succeed() decides for the Import it decided on last time.
@@ -337,8 +342,10 @@ void succeed(watch_view const& view, poll_decision& d, watch_state const& old, i
     st.files = std::move(snap.files);
     // Store the Import when it changed, or when the state is written anyway
     // (recovery, stall): an unchanged poll must not cost a write.
-    if (status_changed || files_changed || !d.events.empty() || st.import_json.empty())
-        st.import_json = import.release_serialized();
+    if (status_changed || files_changed || !d.events.empty() || !st.has_import) {
+        d.import = import.release_serialized();
+        st.has_import = true;
+    }
 
     if (is_terminal(snap.status))
         d.next_poll.reset();
@@ -441,8 +448,15 @@ poll_decision decide(watch_view const& view, watch_state const& state, http_outc
         }
     }
 
-    d.persist = persisted_fields_differ(state, d.state);
+    d.persist = persists(state, d);
     return d;
+}
+
+void carry_stored_import(poll_decision& d, std::string const& stored) {
+    if (!d.carries_stored_import) return;
+    carried_import carried(stored);
+    put_import(d.events.at(*d.carries_stored_import), carried.get(d));
+    d.carries_stored_import.reset();
 }
 
 poll_decision fail_watch(watch_view const& view, watch_state const& state, watch_failure failure,
@@ -456,7 +470,7 @@ poll_decision fail_watch(watch_view const& view, watch_state const& state, watch
         return d;
     }
     apply_failure(view, d, std::move(failure), now, rng);
-    d.persist = persisted_fields_differ(state, d.state);
+    d.persist = persists(state, d);
     return d;
 }
 

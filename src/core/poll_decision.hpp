@@ -40,8 +40,16 @@ struct limits_hit {
 
 struct poll_decision {
     watch_state state;                   // the new state
-    bool persist = false;                // persisted fields changed: commit state + events
+    /// The Import object this poll received, serialized, for the store to
+    /// keep: set when it changed (or the state is written anyway and none
+    /// is stored yet); nullopt: the stored one stays.
+    std::optional<std::string> import;
+    bool persist = false;                // persisted fields changed: commit state, import + events
     std::vector<event> events;           // in emission order, sequences already assigned
+    /// The event (a watch.failed: no Import came with this poll) that carries
+    /// the stored Import, by index in `events`. It says "import": null until
+    /// carry_stored_import() puts the stored one in; nullopt: none to put.
+    std::optional<std::size_t> carries_stored_import;
     std::optional<sys_ms> next_poll;     // nullopt: terminal, never poll again
     poll_result result = poll_result::ok;
     bool unauthorized = false;           // 401: fail every other watch, re-read the token
@@ -60,6 +68,13 @@ sys_ms next_poll_time(polling_config const& polling, std::optional<std::string> 
 /// full-jitter backoff over this watch's consecutive 429s.
 poll_decision decide(watch_view const& view, watch_state const& state, http_outcome const& outcome,
                      sys_ms now, random_source& rng);
+
+/// Completes a decision that carries the stored Import (carries_stored_import):
+/// `stored` is the watch's Import as the store holds it (store::state_store::
+/// load_import; "" = none, the event stays null), spliced in as stored, or
+/// shortened past max_event_import_bytes (limits.import_bytes says so).
+/// The I/O side reads it; deciding needs only whether one is stored.
+void carry_stored_import(poll_decision& d, std::string const& stored);
 
 /// Marks a watch failed without polling it (every other watch after a 401):
 /// emits watch.failed unless it is already failed; next poll at backoff.max.

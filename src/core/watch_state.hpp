@@ -1,6 +1,9 @@
 #pragma once
 // What importwatch knows about one watch. The persisted part is stored by
 // store::state_store whenever it changes; the streaks live only in memory.
+// The last Import object itself is only in the store (a poll_decision hands
+// a new one to it): in memory a watch holds its files and whether one is
+// stored.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -22,12 +25,12 @@ struct watch_failure {
 struct watch_state {
     // persisted
     std::optional<std::string> status;          // last status seen; nullopt before the first
-    std::string import_json;                    // last Import object (serialized); "" = none
-    std::vector<import_file> files;             // from import_json, sorted by filename
+    std::vector<import_file> files;             // of the stored Import, sorted by filename
     sys_ms status_since{};                      // when `status` was first seen
     std::uint64_t sequence = 0;                 // sequence of the last event emitted
     std::optional<watch_failure> failure;
     bool stall_reported = false;                // import.stalled sent for this status
+    bool has_import = false;                    // an Import object is stored (its text only there)
 
     // in memory only
     int error_streak = 0;                       // consecutive failed polls: backoff step

@@ -14,8 +14,8 @@ engine::engine(asio::any_io_executor ex, std::unique_ptr<store::state_store> sto
     : ex_(ex), store_(std::move(store)), heartbeat_(ex) {
     dispatcher_ = std::make_unique<webhook_dispatcher>(ex_, *store_, metrics_,
                                                        std::string("importwatch/") + IMPORTWATCH_VERSION);
-    auto commit = [this](watch_slot const& slot, core::watch_state const& next,
-                         std::vector<core::event> const& events) -> core::expected<void> {
+    auto commit = [this](watch_slot const& slot, core::poll_decision const& decision) -> core::expected<void> {
+        auto const& events = decision.events;
         std::vector<store::routed_event> routed;
         routed.reserve(events.size());
         std::deque<std::string> rendered;   // stable addresses: the payloads view them
@@ -33,7 +33,8 @@ engine::engine(asio::any_io_executor ex, std::unique_ptr<store::state_store> sto
             routed.push_back(std::move(r));
         }
         auto const now = wall_now();
-        auto report = store_->commit(slot.config.key.path(), slot.config.name, next, routed, now);
+        auto report =
+            store_->commit(slot.config.key.path(), slot.config.name, decision.state, routed, now, decision.import);
         if (!report) {
             if (store_->at_size_limit()) metrics_.count_limit("state_database_bytes");
             return core::fail(report.error());
@@ -45,7 +46,9 @@ engine::engine(asio::any_io_executor ex, std::unique_ptr<store::state_store> sto
         for (auto const& e : events) log_event(e);
         dispatcher_->notify();
     };
-    poller_ = std::make_unique<daemon::poller>(ex_, metrics_, commit, publish);
+    poller_dependencies io;
+    io.stored_import = [this](watch_slot const& slot) { return store_->load_import(slot.config.key.path()); };
+    poller_ = std::make_unique<daemon::poller>(ex_, metrics_, commit, publish, std::move(io));
 }
 
 engine::~engine() = default;

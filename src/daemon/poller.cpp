@@ -403,18 +403,26 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
         commit_and_publish(index, core::fail_watch(view(s), s.state, failure, at, rng()), at);
     }
 
+    /// The store failed the decision: nothing of it is published, the
+    /// watch keeps its old state and is polled again later.
+    void store_failed(std::uint32_t index, std::string const& error, core::sys_ms at) {
+        auto& s = slots_[index];
+        commit_failing_ = true;
+        s.last_error = "state store: " + error;
+        report_.commit_failed(s, error, at);
+        schedule_.schedule(index, core::commit_retry_time(settings_.polling.backoff, at, rng()));
+    }
+
     void commit_and_publish(std::uint32_t index, core::poll_decision d, core::sys_ms at) {
         auto& s = slots_[index];
+        if (d.carries_stored_import && io_.stored_import) {
+            auto stored = io_.stored_import(s);
+            if (!stored) return store_failed(index, stored.error(), at);
+            core::carry_stored_import(d, *stored);
+        }
         if (d.persist && commit_) {
-            auto committed = commit_(s, d.state, d.events);
-            if (!committed) {
-                // Nothing of it is published; the watch keeps its old state.
-                commit_failing_ = true;
-                s.last_error = "state store: " + committed.error();
-                report_.commit_failed(s, committed.error(), at);
-                schedule_.schedule(index, core::commit_retry_time(settings_.polling.backoff, at, rng()));
-                return;
-            }
+            auto committed = commit_(s, d);
+            if (!committed) return store_failed(index, committed.error(), at);
             commit_failing_ = false;
         }
         s.state = std::move(d.state);

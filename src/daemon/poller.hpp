@@ -6,7 +6,8 @@
 //    flight, each after a permit from the process-wide rate gate
 //    (core::rate_limit_gate), and sleeps until the next due time or permit;
 //  - the poll pipeline, one run per due watch: request → decide (core::decide)
-//    → commit (commit_fn) → publish (publish_fn) → schedule again;
+//    → the stored Import when an event carries it (stored_import_fn) →
+//    commit (commit_fn) → publish (publish_fn) → schedule again;
 //  - the token source: the API token, read again after a 401;
 //  - what it reports: throttled log lines and metrics.
 // What it talks to is injected (poller_dependencies): the transport to
@@ -52,24 +53,32 @@ struct poller_settings {
     bool stop_failed_watches = false;
 };
 
-/// What the poller talks to. Whatever is left empty is the real thing: an
-/// HTTPS pool (net::make_client), the wall clock, a seeded PRNG.
+/// The stored Import object of a watch ("" = none; store::state_store::
+/// load_import), read only when an event carries it (a watch.failed). An
+/// error is handled as a failed commit.
+using stored_import_fn = std::function<core::expected<std::string>(watch_slot const& slot)>;
+
+/// What the poller talks to. Whatever is left empty of `connect`, `time` and
+/// `random` is the real thing: an HTTPS pool (net::make_client), the wall
+/// clock, a seeded PRNG. Without `stored_import` nothing is stored (`wait`,
+/// which prints only summaries): a watch.failed carries "import": null.
 struct poller_dependencies {
     /// Builds the connection pool to LaunchDarkly; called again when a reload
     /// changes the client settings (compared whole, with ==).
     std::function<core::expected<std::shared_ptr<net::transport>>(net::client_settings const&)> connect;
     std::shared_ptr<clock> time;
     std::shared_ptr<core::random_source> random;
+    stored_import_fn stored_import;
 };
 
 class poller {
 public:
-    /// Commits a watch's new state and its events before they are published
-    /// (the state store in `run`; nothing in `wait`). An error keeps the old
+    /// Commits a decision before its events are published: the watch's new
+    /// state, its new Import if any (decision.import) and its events (the
+    /// state store in `run`; nothing in `wait`). An error keeps the old
     /// state and the poll is repeated later.
     using commit_fn = std::function<core::expected<void>(watch_slot const& slot,
-                                                         core::watch_state const& next,
-                                                         std::vector<core::event> const& events)>;
+                                                         core::poll_decision const& decision)>;
     /// Called after a commit, in order, for the events of one decision.
     using publish_fn = std::function<void(watch_slot const& slot, std::vector<core::event> const& events)>;
 

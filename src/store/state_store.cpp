@@ -118,9 +118,11 @@ public:
 
     std::int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
     bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
-    std::string text(int col) const {
+    std::string text(int col) const { return std::string(view(col)); }
+    // Valid until the statement steps or resets.
+    std::string_view view(int col) const {
         auto const* p = reinterpret_cast<char const*>(sqlite3_column_text(stmt_, col));
-        return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : std::string();
+        return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : std::string_view();
     }
 
 private:
@@ -200,7 +202,7 @@ struct state_store::impl {
     sqlite3*& db = conn.db;
 
     statement begin_immediate, commit_tx, rollback_tx, sync_normal, sync_full;
-    statement upsert_watch, insert_outbox, select_watches, select_watch;
+    statement upsert_watch, insert_outbox, select_watches, select_watch, select_import;
     statement select_heads;
     statement update_delivered, update_reschedule, update_dead;
     statement select_outbox, replay_all, replay_one, purge;
@@ -456,10 +458,12 @@ core::expected<void> state_store::impl::prepare_all() {
         {sync_normal, "PRAGMA synchronous=NORMAL"},
         {sync_full, "PRAGMA synchronous=FULL"},
         {upsert_watch,
+         // ?4 NULL: the stored Import stays (none for a new row).
          "INSERT INTO watches (key, name, status, import_json, status_since_ms, sequence, failure_reason, "
-         "failure_http_status, failure_message, stall_reported) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+         "failure_http_status, failure_message, stall_reported) "
+         "VALUES (?1, ?2, ?3, coalesce(?4, ''), ?5, ?6, ?7, ?8, ?9, ?10) "
          "ON CONFLICT (key) DO UPDATE SET name = excluded.name, status = excluded.status, "
-         "import_json = excluded.import_json, status_since_ms = excluded.status_since_ms, "
+         "import_json = coalesce(?4, import_json), status_since_ms = excluded.status_since_ms, "
          "sequence = excluded.sequence, failure_reason = excluded.failure_reason, "
          "failure_http_status = excluded.failure_http_status, failure_message = excluded.failure_message, "
          "stall_reported = excluded.stall_reported"},
@@ -473,6 +477,7 @@ core::expected<void> state_store::impl::prepare_all() {
         {select_watch,
          "SELECT key, status, import_json, status_since_ms, sequence, failure_reason, failure_http_status, "
          "failure_message, stall_reported FROM watches WHERE key = ?1"},
+        {select_import, "SELECT import_json FROM watches WHERE key = ?1"},
         // The head of each (webhook, watch) queue: its pending row with the
         // smallest sequence. Dead rows count as done and block nothing.
         {select_heads, std::string("SELECT ") + prefixed_columns("o") + " FROM " + heads_join +
@@ -606,19 +611,24 @@ std::string const& state_store::path() const { return impl_->path; }
 
 namespace {
 
-/// A row of select_watches / select_watch.
+/// A stored Import ("" = none) as events may carry it: events splice the
+/// stored bytes as they are, so a damaged one is forgotten rather than
+/// passed on. Its files when it is kept.
+bool usable_import(std::string_view import, std::vector<core::import_file>* files = nullptr) {
+    if (import.empty()) return false;
+    boost::system::error_code ec;
+    auto json = boost::json::parse(import, ec);
+    if (ec) return false;
+    if (files) *files = core::files_of(json);
+    return true;
+}
+
+/// A row of select_watches / select_watch. The Import's text stays in the
+/// store (load_import): the state keeps its files and that there is one.
 core::watch_state read_watch(statement& s) {
     core::watch_state w;
     if (!s.is_null(1)) w.status = s.text(1);
-    w.import_json = s.text(2);
-    if (!w.import_json.empty()) {
-        // Decoded here, once: events splice the stored bytes as they are,
-        // so a damaged row is forgotten rather than passed on.
-        boost::system::error_code ec;
-        auto json = boost::json::parse(w.import_json, ec);
-        if (ec) w.import_json.clear();
-        else w.files = core::files_of(json);
-    }
+    w.has_import = usable_import(s.view(2), &w.files);
     w.status_since = from_ms(s.int64(3));
     w.sequence = static_cast<std::uint64_t>(s.int64(4));
     if (!s.is_null(5)) {
@@ -658,9 +668,21 @@ core::expected<std::map<std::string, core::watch_state>> state_store::load_watch
     return out;
 }
 
+core::expected<std::string> state_store::load_import(std::string const& watch_key) {
+    auto& s = impl_->select_import;
+    reset_guard g{s};
+    s.bind(1, watch_key);
+    int const rc = s.step();
+    if (rc == SQLITE_DONE) return std::string();
+    if (rc != SQLITE_ROW) return core::fail("load import: " + impl_->errmsg());
+    auto const import = s.view(0);
+    return usable_import(import) ? std::string(import) : std::string();
+}
+
 core::expected<commit_report> state_store::commit(std::string const& watch_key, std::string const& watch_name,
                                                   core::watch_state const& state,
-                                                  std::vector<routed_event> const& events, sys_ms now) {
+                                                  std::vector<routed_event> const& events, sys_ms now,
+                                                  std::optional<std::string> const& import) {
     auto& p = *impl_;
     auto result = p.in_transaction("commit", [&]() -> core::expected<commit_report> {
         {
@@ -669,7 +691,8 @@ core::expected<commit_report> state_store::commit(std::string const& watch_key, 
             s.bind(2, watch_name);
             if (state.status) s.bind(3, *state.status);
             else s.bind_null(3);
-            s.bind(4, state.import_json);
+            if (import) s.bind(4, *import);
+            else s.bind_null(4);
             s.bind(5, to_ms(state.status_since));
             s.bind(6, static_cast<std::int64_t>(state.sequence));
             if (state.failure) {

@@ -95,7 +95,8 @@ public:
 
     std::string const& path() const;
 
-    /// Every stored watch state, keyed by watch key path.
+    /// Every stored watch state, keyed by watch key path (with the stored
+    /// Import's files, not its text: load_import).
     core::expected<std::map<std::string, core::watch_state>> load_watches();
     /// The stored states of `keys` (those the store has): what a reload needs
     /// for the watches it adds, without reading every other row.
@@ -108,12 +109,19 @@ public:
     /// outbox_limits::database_bytes.
     bool at_size_limit() const;
 
-    /// One transaction: the watch's persisted state, plus one outbox row per
-    /// (event, webhook), then whatever outbox_limits requires (reported).
-    /// Nothing is written on error.
+    /// The stored Import object of a watch, serialized as stored: what a
+    /// watch.failed event carries (core::carry_stored_import). "" when none
+    /// is stored, or when it is damaged (not JSON): forgotten, not passed on.
+    core::expected<std::string> load_import(std::string const& watch_key);
+
+    /// One transaction: the watch's persisted state and, when given, its new
+    /// Import (core::poll_decision::import; nullopt keeps the stored one),
+    /// plus one outbox row per (event, webhook), then whatever outbox_limits
+    /// requires (reported). Nothing is written on error.
     core::expected<commit_report> commit(std::string const& watch_key, std::string const& watch_name,
                                 core::watch_state const& state,
-                                std::vector<routed_event> const& events, sys_ms now);
+                                std::vector<routed_event> const& events, sys_ms now,
+                                std::optional<std::string> const& import = std::nullopt);
 
     /// For each (webhook, watch) the oldest pending delivery — the only one
     /// that may be attempted (order per webhook and watch) — across all webhooks.

@@ -167,6 +167,10 @@ struct poller_harness {
     /// What the state store answers (null: every commit succeeds).
     std::function<core::expected<void>(daemon::watch_slot const&)> store;
     std::vector<std::string> committed;       // event summaries committed, in order
+    /// The Import the store holds per watch (key path): the last one committed.
+    std::map<std::string, std::string> imports;
+    /// What reading a stored Import answers (null: `imports`).
+    std::function<core::expected<std::string>(daemon::watch_slot const&)> read_import;
     std::vector<net::client_settings> connects;
     daemon::poller_settings settings;
     std::unique_ptr<daemon::poller> poller;
@@ -186,12 +190,17 @@ struct poller_harness {
         };
         d.time = clock;
         d.random = std::make_shared<core::prng>(7);
-        auto commit = [this](daemon::watch_slot const& slot, core::watch_state const&,
-                             std::vector<core::event> const& evs) -> core::expected<void> {
+        auto commit = [this](daemon::watch_slot const& slot, core::poll_decision const& decision) -> core::expected<void> {
             if (store)
                 if (auto r = store(slot); !r) return r;
-            for (auto const& e : evs) committed.push_back(e.summary);
+            for (auto const& e : decision.events) committed.push_back(e.summary);
+            if (decision.import) imports[slot.config.key.path()] = *decision.import;
             return {};
+        };
+        d.stored_import = [this](daemon::watch_slot const& slot) -> core::expected<std::string> {
+            if (read_import) return read_import(slot);
+            auto it = imports.find(slot.config.key.path());
+            return it == imports.end() ? std::string() : it->second;
         };
         auto publish = [this](daemon::watch_slot const&, std::vector<core::event> const& evs) {
             for (auto const& e : evs) {
@@ -344,6 +353,40 @@ BOOST_AUTO_TEST_CASE(client_errors_fail_only_that_watch_and_it_recovers) {
     BOOST_TEST(count_status(h.ld->for_import("fine"), 200) == h.ld->for_import("fine").size());
     BOOST_TEST(count_lines(log, "rejected the API token") == 0u);
     BOOST_TEST(!h.poller->token_rejected());
+}
+
+// The poller keeps no Import text: a watch.failed carries the watch's last
+// Import as the store gives it, read for that event only. A read that fails
+// is a failed commit: nothing is published, and the next poll tries again.
+BOOST_AUTO_TEST_CASE(a_failure_carries_the_import_read_from_the_store) {
+    poller_harness h;
+    h.ld->answer = [](request_seen const& r) {
+        if (r.import_id == "gone" && r.at >= t0 + 1s) return error_reply(404, "not_found", "Simulated");
+        return import_reply(r.import_id, "in_progress");
+    };
+    std::vector<std::string> reads;
+    h.read_import = [&](daemon::watch_slot const& s) -> core::expected<std::string> {
+        reads.push_back(s.config.name);
+        if (reads.size() == 1) return core::fail("database is locked");
+        return h.imports.at(s.config.key.path());
+    };
+    h.start({"gone", "fine"});
+    BOOST_TEST(h.run_for(10s, [&] { return count_lines(h.log(), "gone failed") > 0; }));
+    h.run_for(3s);
+    BOOST_TEST_INFO(h.log());
+
+    BOOST_TEST(reads == (std::vector<std::string>{"gone", "gone"}));
+    BOOST_TEST(count_lines(h.log(), "state store: cannot commit watch gone: database is locked") == 1u);
+    std::vector<core::event const*> gone;
+    for (auto const& e : h.events)
+        if (e.summary.starts_with("gone ")) gone.push_back(&e);
+    BOOST_TEST_REQUIRE(gone.size() == 2u);   // status_changed, then watch.failed once
+    BOOST_TEST(gone[1]->type == core::watch_failed_type);
+    auto const tail = ",\"import\":" + h.imports.at("p/e/s/gone") + "}}";
+    BOOST_TEST(gone[0]->body.ends_with(tail), gone[0]->body);
+    BOOST_TEST(gone[1]->body.ends_with(tail), gone[1]->body);
+    BOOST_TEST(h.watch("gone").state.failure.has_value());
+    BOOST_TEST(h.watch("gone").state.has_import);
 }
 
 // Network errors and timeouts are backed off, logged once each (the kind said

@@ -1,5 +1,6 @@
 // State safety through the whole binary: the state dir lock, a
-// corrupt database, and a commit that fails while the database is locked.
+// corrupt database, a commit that fails while the database is locked, and
+// the last Import a failure carries, which only the store keeps.
 #define BOOST_TEST_MODULE state_safety
 #include <boost/test/unit_test.hpp>
 
@@ -52,6 +53,27 @@ imports:
   - { project: p, environment: e, segment: s, import_id: one, steps: [{ status: preparing, for: 6s }, { status: in_progress }] }
 )";
 
+std::string const steady_import = R"(
+token: sim-token
+imports:
+  - project: p
+    environment: e
+    segment: s
+    import_id: one
+    steps: [{ status: in_progress, files: [{ filename: a.csv, status: pending }, { filename: "b\u202e.csv", status: pending }] }]
+)";
+
+/// The same import, answering 404 from `from` on.
+std::string gone_from(std::string const& from) {
+    return steady_import + "faults:\n  - { type: not_found, from: " + from + " }\n";
+}
+
+/// The Import an event carries, as sent: its body from `,"import":` on.
+std::string import_member(hit const& h) {
+    auto const at = h.body.rfind(",\"import\":");
+    return at == std::string::npos ? std::string() : h.body.substr(at);
+}
+
 struct fixture {
     asio::io_context ioc;
     test_pki pki;
@@ -61,6 +83,7 @@ struct fixture {
     std::string db_path = (dir.path() / "state" / "importwatch.db").string();
     std::unique_ptr<simulated_api> api;
     std::unique_ptr<webhook_receiver> rx;
+    config_options options;
     std::string cfg;
 
     void setup(std::string const& scenario, config_options o = {}) {
@@ -68,7 +91,14 @@ struct fixture {
         rx = std::make_unique<webhook_receiver>(ioc, pki);
         o.webhooks = webhook_entry("ops", rx->url(), ca_file);
         if (o.watches.empty()) o.watches = watch_entry("vip", "one");
+        options = o;
         cfg = dir.write("config.yaml", daemon_config(api->server->base_url(), ca_file, state_dir, o));
+    }
+    /// LaunchDarkly answers `scenario` from now on: a new simulator, and the
+    /// config (for the next start) pointed at it.
+    void serve(std::string const& scenario) {
+        api = std::make_unique<simulated_api>(ioc, pki, scenario);
+        cfg = dir.write("config.yaml", daemon_config(api->server->base_url(), ca_file, state_dir, options));
     }
     std::unique_ptr<child_process> start() {
         return std::make_unique<child_process>(std::vector<std::string>{"run", "--config", cfg}, daemon_env());
@@ -189,6 +219,43 @@ BOOST_AUTO_TEST_CASE(a_failed_commit_is_neither_logged_nor_sent_and_readyz_fails
     BOOST_TEST(rx->attempts_of(delivered[1]->id) == 1u);
     BOOST_TEST(rx->hits.size() == 2u);
 
+    d->signal(SIGTERM);
+    BOOST_TEST(pump_until_exit(ioc, *d, 15s).value_or(-1) == 0);
+}
+
+// The daemon keeps no Import text in memory: a watch.failed (no Import came
+// with the poll) carries the last one from the store, byte for byte what the
+// status_changed before it carried — with or without a restart in between.
+BOOST_AUTO_TEST_CASE(a_failure_carries_the_last_import_with_or_without_a_restart) {
+    setup(gone_from("4s"));
+    auto d = start();
+    BOOST_TEST_REQUIRE(run_until(ioc, [&] { return rx->delivered().size() == 2; }, 30s), d->err());
+    auto delivered = rx->delivered();
+    BOOST_TEST_REQUIRE(delivered[0]->event.at("type") == "importwatch.import.status_changed",
+                       "too slow: the first poll came after the 404s began");
+    BOOST_TEST(delivered[1]->event.at("type") == "importwatch.watch.failed");
+    BOOST_TEST(delivered[1]->field("reason") == "not_found");
+    BOOST_TEST(delivered[1]->data().at("import").is_object());
+    BOOST_TEST(import_member(*delivered[1]) == import_member(*delivered[0]));
+    d->signal(SIGTERM);
+    BOOST_TEST(pump_until_exit(ioc, *d, 15s).value_or(-1) == 0);
+
+    // Recovered (the event carries the Import polled now: another simulator,
+    // another creationTime), stopped; the next daemon, started from the
+    // store, finds the import gone.
+    serve(steady_import);
+    d = start();
+    BOOST_TEST_REQUIRE(run_until(ioc, [&] { return rx->delivered().size() == 3; }, 30s), d->err());
+    d->signal(SIGTERM);
+    BOOST_TEST(pump_until_exit(ioc, *d, 15s).value_or(-1) == 0);
+    serve(gone_from("0s"));
+    d = start();
+    BOOST_TEST_REQUIRE(run_until(ioc, [&] { return rx->delivered().size() == 4; }, 30s), d->err());
+    delivered = rx->delivered();
+    BOOST_TEST(delivered[2]->event.at("type") == "importwatch.watch.recovered");
+    BOOST_TEST(delivered[3]->event.at("type") == "importwatch.watch.failed");
+    BOOST_TEST(delivered[3]->sequence() == 4u);
+    BOOST_TEST(import_member(*delivered[3]) == import_member(*delivered[2]));
     d->signal(SIGTERM);
     BOOST_TEST(pump_until_exit(ioc, *d, 15s).value_or(-1) == 0);
 }

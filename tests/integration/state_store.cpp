@@ -92,8 +92,9 @@ BOOST_AUTO_TEST_CASE(creates_dir_0700_and_round_trips_watch_states) {
 
     core::watch_state a;
     a.status = "in_progress";
-    a.import_json = R"({"id":"x","status":"in_progress","files":[{"filename":"b.csv","status":"done"},)"
-                    R"({"filename":"a.csv","status":"pending"}]})";
+    std::string const import = R"({"id":"x","status":"in_progress","files":[{"filename":"b.csv","status":"done"},)"
+                               R"({"filename":"a.csv","status":"pending"}]})";
+    a.has_import = true;
     a.status_since = at(1'700'000'000'123);
     a.sequence = 7;
     a.failure = core::watch_failure{"forbidden", 403, "HTTP 403: no access"};
@@ -103,7 +104,7 @@ BOOST_AUTO_TEST_CASE(creates_dir_0700_and_round_trips_watch_states) {
     core::watch_state b;   // before the first observation
     b.failure = core::watch_failure{"invalid_response", std::nullopt, "malformed JSON"};
 
-    BOOST_TEST_REQUIRE(st->commit("p/e/s/a", "watch-a", a, {}, at(5)).has_value());
+    BOOST_TEST_REQUIRE(st->commit("p/e/s/a", "watch-a", a, {}, at(5), import).has_value());
     BOOST_TEST_REQUIRE(st->commit("p/e/s/b", "watch-b", b, {}, at(5)).has_value());
 
     auto loaded = st->load_watches();
@@ -111,7 +112,8 @@ BOOST_AUTO_TEST_CASE(creates_dir_0700_and_round_trips_watch_states) {
     BOOST_TEST_REQUIRE(loaded->size() == 2u);
     auto const& la = loaded->at("p/e/s/a");
     BOOST_TEST((la.status == a.status));
-    BOOST_TEST(la.import_json == a.import_json);
+    BOOST_TEST(la.has_import);
+    BOOST_TEST(*st->load_import("p/e/s/a") == import);
     BOOST_TEST((la.status_since == a.status_since));
     BOOST_TEST(la.sequence == 7u);
     BOOST_TEST((la.failure == a.failure));
@@ -123,7 +125,9 @@ BOOST_AUTO_TEST_CASE(creates_dir_0700_and_round_trips_watch_states) {
 
     auto const& lb = loaded->at("p/e/s/b");
     BOOST_TEST(!lb.status.has_value());
-    BOOST_TEST(lb.import_json.empty());
+    BOOST_TEST(!lb.has_import);
+    BOOST_TEST(st->load_import("p/e/s/b")->empty());
+    BOOST_TEST(st->load_import("p/e/s/never")->empty());
     BOOST_TEST(lb.files.empty());
     BOOST_TEST_REQUIRE(lb.failure.has_value());
     BOOST_TEST(!lb.failure->http_status.has_value());
@@ -138,6 +142,16 @@ BOOST_AUTO_TEST_CASE(creates_dir_0700_and_round_trips_watch_states) {
     BOOST_TEST(!loaded->at("p/e/s/a").failure.has_value());
     BOOST_TEST(!loaded->at("p/e/s/a").stall_reported);
     BOOST_TEST(loaded->at("p/e/s/a").sequence == 8u);
+    // Committed without an Import: the stored one stays, files and all.
+    BOOST_TEST(loaded->at("p/e/s/a").has_import);
+    BOOST_TEST(loaded->at("p/e/s/a").files.size() == 2u);
+    BOOST_TEST(*st->load_import("p/e/s/a") == import);
+
+    // A new Import replaces it.
+    std::string const next = R"({"id":"x","status":"complete"})";
+    BOOST_TEST_REQUIRE(st->commit("p/e/s/a", "renamed", a, {}, at(7), next).has_value());
+    BOOST_TEST(*st->load_import("p/e/s/a") == next);
+    BOOST_TEST(st->load_watches()->at("p/e/s/a").files.empty());
 }
 
 BOOST_AUTO_TEST_CASE(load_watches_by_key_reads_only_those_asked_for) {
@@ -145,9 +159,11 @@ BOOST_AUTO_TEST_CASE(load_watches_by_key_reads_only_those_asked_for) {
     auto st = open_or_die(tmp.path().string());
     core::watch_state a;
     a.status = "ready";
-    a.import_json = R"({"id":"a","status":"ready","files":[{"filename":"x.csv","status":"done"}]})";
+    a.has_import = true;
     a.sequence = 4;
-    BOOST_TEST_REQUIRE(st->commit("p/e/s/a", "a", a, {}, at(5)).has_value());
+    BOOST_TEST_REQUIRE(st->commit("p/e/s/a", "a", a, {}, at(5),
+                                  R"({"id":"a","status":"ready","files":[{"filename":"x.csv","status":"done"}]})")
+                           .has_value());
     core::watch_state b;
     b.sequence = 9;
     BOOST_TEST_REQUIRE(st->commit("p/e/s/b", "b", b, {}, at(5)).has_value());
@@ -160,7 +176,8 @@ BOOST_AUTO_TEST_CASE(load_watches_by_key_reads_only_those_asked_for) {
     BOOST_TEST_REQUIRE(all.has_value());
     auto const& full = all->at("p/e/s/a");   // the same row, read by the full scan
     BOOST_TEST((la.status == full.status));
-    BOOST_TEST(la.import_json == full.import_json);
+    BOOST_TEST(la.has_import);
+    BOOST_TEST(full.has_import);
     BOOST_TEST(la.sequence == 4u);
     BOOST_TEST_REQUIRE(la.files.size() == 1u);
     BOOST_TEST(la.files[0].filename == "x.csv");

@@ -42,11 +42,17 @@ private:
 sys_ms const t0 = sys_ms{std::chrono::sys_days{std::chrono::year{2026} / 11 / 28}} + 19h;
 constexpr char const* path = "default/production/vip-users/imp-1";
 
+using file_list = std::vector<std::pair<std::string, std::string>>;
+
+std::string import_body(std::string const& status, file_list const& files = {}, std::string const& extra = "");
+
 struct fixture {
     watch_config watch;
     polling_config polling;
     std::string base_url = "https://app.launchdarkly.com";
     scripted_random rng{{0.75}};
+    /// What the store holds for the watch: the last Import a decision handed it.
+    std::string stored_import;
 
     fixture() {
         watch.name = "vip-nightly";
@@ -55,14 +61,34 @@ struct fixture {
     }
     watch_view view() const { return {watch, polling, base_url}; }
 
+    /// A decision as the poll pipeline completes it with the store: the
+    /// stored Import into the event that carries it, a new Import stored.
+    poll_decision through_store(poll_decision d) {
+        carry_stored_import(d, stored_import);
+        if (d.import) stored_import = *d.import;
+        return d;
+    }
+
     poll_decision poll(watch_state const& s, http_outcome const& o, sys_ms now) {
-        return decide(view(), s, o, now, rng);
+        return through_store(decide(view(), s, o, now, rng));
+    }
+
+    /// The state after a successful observation of `status`/`files` at
+    /// `since`, its Import in the store.
+    watch_state observed(std::string const& status, file_list const& files, sys_ms since, std::uint64_t sequence) {
+        watch_state s;
+        s.status = status;
+        s.has_import = true;
+        stored_import = json::serialize(json::parse(import_body(status, files)));
+        for (auto const& [name, st] : files) s.files.push_back({name, st});
+        std::sort(s.files.begin(), s.files.end());
+        s.status_since = since;
+        s.sequence = sequence;
+        return s;
     }
 };
 
-using file_list = std::vector<std::pair<std::string, std::string>>;
-
-std::string import_body(std::string const& status, file_list const& files = {}, std::string const& extra = "") {
+std::string import_body(std::string const& status, file_list const& files, std::string const& extra) {
     json::object o;
     o["id"] = "imp-1";
     o["segmentKey"] = "vip-users";
@@ -87,18 +113,6 @@ http_outcome reply(int status, std::string body = "") {
 
 http_outcome transport(failure_kind kind, std::string message) {
     return unexpected<request_failure>{request_failure{kind, std::move(message)}};
-}
-
-/// The state after a successful observation of `status`/`files` at `since`.
-watch_state observed(std::string const& status, file_list const& files, sys_ms since, std::uint64_t sequence) {
-    watch_state s;
-    s.status = status;
-    s.import_json = json::serialize(json::parse(import_body(status, files)));
-    for (auto const& [name, st] : files) s.files.push_back({name, st});
-    std::sort(s.files.begin(), s.files.end());
-    s.status_since = since;
-    s.sequence = sequence;
-    return s;
 }
 
 /// Printable form of an optional string for assertions.
@@ -149,7 +163,9 @@ BOOST_AUTO_TEST_CASE(first_observation_emits_status_changed_from_null_and_no_fil
     BOOST_TEST(d.persist);
     BOOST_TEST(text(d.state.status) == "\"preparing\"");
     BOOST_TEST((d.state.status_since == t0));
-    BOOST_TEST(json::parse(d.state.import_json) == json::parse(body));
+    BOOST_TEST(d.state.has_import);
+    BOOST_TEST_REQUIRE(d.import.has_value());   // for the store
+    BOOST_TEST(json::parse(*d.import) == json::parse(body));
     BOOST_TEST((d.state.files == std::vector<import_file>{{"a.csv", "complete"}, {"b.csv", "pending"}}));
     BOOST_TEST_REQUIRE(d.next_poll.has_value());
     BOOST_TEST((*d.next_poll == t0 + healthy_delay(30s)));
@@ -199,7 +215,8 @@ BOOST_AUTO_TEST_CASE(status_change_then_file_events_in_filename_order) {
     BOOST_TEST(d.persist);
     BOOST_TEST((d.state.status_since == t0));
     BOOST_TEST(d.state.files.size() == 3u);
-    BOOST_TEST(json::parse(d.state.import_json) == json::parse(body));
+    BOOST_TEST_REQUIRE(d.import.has_value());
+    BOOST_TEST(json::parse(*d.import) == json::parse(body));
     // complete is terminal: never polled again.
     BOOST_TEST(!d.next_poll.has_value());
     BOOST_TEST(d.state.terminal());
@@ -215,7 +232,8 @@ BOOST_AUTO_TEST_CASE(only_files_changed_emits_only_file_events) {
     check_sequences(before, d);
     BOOST_TEST(d.persist);
     BOOST_TEST((d.state.status_since == t0 - 1h));   // the status did not change
-    BOOST_TEST(json::parse(d.state.import_json) == json::parse(body));
+    BOOST_TEST_REQUIRE(d.import.has_value());
+    BOOST_TEST(json::parse(*d.import) == json::parse(body));
     BOOST_TEST((d.state.files == std::vector<import_file>{{"a.csv", "complete"}}));
     BOOST_TEST_REQUIRE(d.next_poll.has_value());
     BOOST_TEST((*d.next_poll == t0 + healthy_delay(30s)));
@@ -235,7 +253,7 @@ BOOST_AUTO_TEST_CASE(an_unchanged_poll_writes_nothing) {
     auto const d = poll(before, reply(200, import_body("ready", {{"a.csv", "pending"}}, "?changed")), t0);
     BOOST_TEST(d.events.empty());
     BOOST_TEST(!d.persist);
-    BOOST_TEST(d.state.import_json == before.import_json);
+    BOOST_TEST(!d.import.has_value());   // the stored one stays
     BOOST_TEST(d.state.sequence == 4u);
     BOOST_TEST(to_string(d.result) == "ok");
     BOOST_TEST_REQUIRE(d.next_poll.has_value());
@@ -405,7 +423,7 @@ BOOST_AUTO_TEST_CASE(client_errors_fail_the_watch_with_their_reason) {
             BOOST_TEST(data.at("message") == json::value(r.message));
             // No new Import: the event carries the last status and Import.
             BOOST_TEST(data.at("status") == json::value("in_progress"));
-            BOOST_TEST(data.at("import") == json::parse(before.import_json));
+            BOOST_TEST(data.at("import") == json::parse(stored_import));
 
             BOOST_TEST(d.persist);
             BOOST_TEST_REQUIRE(d.state.failure.has_value());
@@ -686,7 +704,8 @@ BOOST_AUTO_TEST_CASE(fail_watch_marks_other_watches_failed) {
     watch_failure const unauthorized{"unauthorized", 401, "Invalid access token"};
 
     auto const healthy = observed("pending_approval", {}, t0 - 1h, 2);
-    auto const d = fail_watch(view(), healthy, unauthorized, t0, rng);
+    auto const d = through_store(fail_watch(view(), healthy, unauthorized, t0, rng));
+    BOOST_TEST(data_of(d.events.at(0)).at("import") == json::parse(stored_import));
     BOOST_TEST(to_string(d.result) == "client_error");
     BOOST_TEST(!d.unauthorized);
     BOOST_TEST(types_of(d) == std::vector<std::string>{"importwatch.watch.failed"});
@@ -843,7 +862,8 @@ BOOST_AUTO_TEST_CASE(file_events_per_poll_are_capped_with_a_summary) {
     BOOST_TEST(total < 2u * 1024 * 1024);
     // The state keeps the whole Import and every file.
     BOOST_TEST(d.state.files.size() == 2000u);
-    BOOST_TEST(d.state.import_json.size() == body.size());
+    BOOST_TEST_REQUIRE(d.import.has_value());
+    BOOST_TEST(d.import->size() == body.size());
     BOOST_TEST(d.persist);
 
     // The next poll, unchanged: nothing emitted, nothing limited.
@@ -943,37 +963,74 @@ BOOST_AUTO_TEST_CASE(every_event_of_a_poll_carries_the_stored_import_bytes) {
     auto const before = observed("in_progress", {{"a.csv", "pending"}}, t0 - 1h, 1);
     auto const d = poll(before, reply(200, import_body("complete", {{"a.csv", "complete"}, {"b.csv", "pending"}})), t0);
     BOOST_TEST_REQUIRE(d.events.size() == 3u);   // status, a.csv, b.csv
-    BOOST_TEST_REQUIRE(!d.state.import_json.empty());
-    for (auto const& e : d.events) BOOST_TEST(e.body.ends_with(import_member(d.state.import_json)), e.body);
+    BOOST_TEST_REQUIRE(d.import.has_value());
+    for (auto const& e : d.events) BOOST_TEST(e.body.ends_with(import_member(*d.import)), e.body);
 }
 
 BOOST_AUTO_TEST_CASE(a_failure_carries_the_stored_import_as_stored) {
     auto before = observed("in_progress", {}, t0 - 1h, 1);
     // Stored bytes as another serializer may have written them: kept verbatim.
-    before.import_json = R"({"status": "in_progress", "creationTime": 1.0E0})";
+    stored_import = R"({"status": "in_progress", "creationTime": 1.0E0, "note": "\u00e9\u202e"})";
     auto const d = poll(before, reply(404, ""), t0);
     BOOST_TEST_REQUIRE(d.events.size() == 1u);
-    BOOST_TEST(d.events[0].body.ends_with(import_member(before.import_json)), d.events[0].body);
+    BOOST_TEST(d.events[0].body.ends_with(import_member(stored_import)), d.events[0].body);
     BOOST_TEST(d.limits.import_bytes == 0u);
+    BOOST_TEST(!d.import.has_value());   // the store keeps what it has
 
-    before.import_json.clear();   // none received yet
-    auto const none = poll(before, reply(404, ""), t0);
+    before.has_import = false;   // none received yet: nothing to read from the store
+    auto const none = decide(view(), before, reply(404, ""), t0, rng);
+    BOOST_TEST(!none.carries_stored_import.has_value());
     BOOST_TEST_REQUIRE(none.events.size() == 1u);
     BOOST_TEST(none.events[0].body.ends_with(import_member("null")), none.events[0].body);
+
+    // One is stored, but the store has none to give (a damaged row): null.
+    before.has_import = true;
+    stored_import.clear();
+    auto const lost = poll(before, reply(404, ""), t0);
+    BOOST_TEST_REQUIRE(lost.events.size() == 1u);
+    BOOST_TEST(lost.events[0].body.ends_with(import_member("null")), lost.events[0].body);
+}
+
+// What the store gives is escaped like the rest of the body, and the event is
+// byte for byte the one make_event makes with that Import.
+BOOST_AUTO_TEST_CASE(the_stored_import_is_spliced_as_make_event_would) {
+    auto before = observed("in_progress", {}, t0 - 1h, 1);
+    stored_import = "{\"status\":\"in_progress\",\"note\":\"a\xE2\x80\xAE\x7f\xC2\x9B\"}";
+    auto const d = decide(view(), before, reply(404, ""), t0, rng);
+    BOOST_TEST_REQUIRE((d.carries_stored_import == std::optional<std::size_t>(0)));
+    BOOST_TEST(d.events[0].body.ends_with(import_member("null")), d.events[0].body);   // until it is put in
+    auto carried = d;
+    carry_stored_import(carried, stored_import);
+    BOOST_TEST(!carried.carries_stored_import.has_value());
+    auto const& e = carried.events[0];
+
+    std::optional<std::string> const status = before.status;
+    scripted_random same{{0.75}};
+    auto const made = make_event({watch, base_url, status, stored_import}, e.type, e.sequence,
+                           json::object{{"reason", "not_found"}, {"http_status", 404}, {"message", "Not Found"}},
+                           e.summary, e.level, e.time, same);
+    auto const without_id = [](std::string body, std::string const& id) {
+        return body.replace(body.find(id), id.size(), "ID");
+    };
+    BOOST_TEST(without_id(e.body, e.id) == without_id(made.body, made.id));
+    BOOST_TEST(e.body.find("\xE2\x80\xAE") == std::string::npos);
+    BOOST_TEST(json::parse(e.body).at("data").at("import") == json::parse(stored_import));
 }
 
 BOOST_AUTO_TEST_CASE(a_failure_shortens_a_large_stored_import_once) {
     file_list files;
     for (int i = 0; i < 2000; ++i) files.emplace_back("part-" + std::to_string(i) + ".csv", "pending");
     auto const before = observed("in_progress", files, t0 - 1h, 1);
-    BOOST_TEST_REQUIRE(before.import_json.size() > max_event_import_bytes);
+    auto const whole = stored_import;
+    BOOST_TEST_REQUIRE(whole.size() > max_event_import_bytes);
     auto const d = poll(before, reply(404, ""), t0);
     BOOST_TEST_REQUIRE(d.events.size() == 1u);
     auto const import = data_of(d.events[0]).at("import");
     BOOST_TEST(json::serialize(import).size() <= max_event_import_bytes);
-    BOOST_TEST(import.at("_importwatch").at("original_bytes") == json::value(before.import_json.size()));
-    BOOST_TEST(d.limits.import_bytes == before.import_json.size());
-    BOOST_TEST(d.state.import_json == before.import_json);   // the state keeps it whole
+    BOOST_TEST(import.at("_importwatch").at("original_bytes") == json::value(whole.size()));
+    BOOST_TEST(d.limits.import_bytes == whole.size());
+    BOOST_TEST(!d.import.has_value());   // the store keeps it whole
+    BOOST_TEST(stored_import == whole);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -1005,7 +1062,8 @@ BOOST_AUTO_TEST_CASE(a_repeated_body_decides_as_a_decoded_one) {
     BOOST_TEST(skipped.state.error_streak == 0);
     BOOST_TEST(skipped.state.invalid_streak == 0);
     BOOST_TEST(skipped.state.rate_limited_streak == 0);
-    BOOST_TEST(skipped.state.import_json == decoded.state.import_json);
+    BOOST_TEST((skipped.import == decoded.import));
+    BOOST_TEST(skipped.state.has_import == decoded.state.has_import);
     BOOST_TEST((skipped.state.files == decoded.state.files));
     BOOST_TEST((skipped.state.body_hash == decoded.state.body_hash));
 }
