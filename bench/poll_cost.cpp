@@ -113,8 +113,7 @@ figures measure_poller(asio::io_context& ioc, std::string const& base_url, optio
     std::uint64_t commits = 0;
     daemon::poller poller(
         ioc.get_executor(), counters,
-        [&commits](daemon::watch_slot const&, core::watch_state const&, std::vector<core::event> const&)
-            -> core::expected<void> {
+        [&commits](daemon::watch_slot const&, core::poll_decision const&) -> core::expected<void> {
             ++commits;   // no store: a steady-state poll should not get here at all
             return {};
         },
