@@ -227,7 +227,7 @@ BOOST_AUTO_TEST_CASE(a_failed_commit_is_neither_logged_nor_sent_and_readyz_fails
 // with the poll) carries the last one from the store, byte for byte what the
 // status_changed before it carried — with or without a restart in between.
 BOOST_AUTO_TEST_CASE(a_failure_carries_the_last_import_with_or_without_a_restart) {
-    setup(gone_from("4s"));
+    setup(gone_from("6s"));   // as slow_import: room for a slow start under a loaded test run
     auto d = start();
     BOOST_TEST_REQUIRE(run_until(ioc, [&] { return rx->delivered().size() == 2; }, 30s), d->err());
     auto delivered = rx->delivered();
