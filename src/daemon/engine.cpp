@@ -84,13 +84,6 @@ void engine::report_overflow(store::outbox_overflow const& o, core::sys_ms now) 
     }
 }
 
-void engine::remember(core::config cfg) {
-    // The poller owns the watches; a second copy here would cost ~0.5 KiB a watch.
-    cfg.watches.clear();
-    cfg.watches.shrink_to_fit();
-    config_ = std::move(cfg);
-}
-
 poller_settings engine::settings_for(core::config const& cfg, secrets const& s) const {
     poller_settings p;
     p.launchdarkly = cfg.launchdarkly;
@@ -108,16 +101,24 @@ std::vector<webhook_target> engine::targets_for(core::config const& cfg, secrets
     return targets;
 }
 
+core::expected<void> engine::apply(core::config cfg, secrets const& s, poller::state_loader const& load) {
+    auto const watches = cfg.watches.size();
+    auto configured = poller_->configure(settings_for(cfg, s), std::move(cfg.watches), load);
+    if (!configured) return configured;
+    watch_count_ = watches;
+    // The poller owns the watches; a second copy here would cost ~0.5 KiB a watch.
+    cfg.watches.clear();
+    cfg.watches.shrink_to_fit();
+    config_ = std::move(cfg);
+    dispatcher_->set_dead_letter_retention(config_.state.dead_letter_retention);
+    dispatcher_->configure(targets_for(config_, s));
+    return {};
+}
+
 core::expected<void> engine::start(core::config cfg, secrets s) {
     // Every stored state at once: one scan, not a lookup per watch.
     auto const load_all = [this](std::vector<std::string> const&) { return store_->load_watches(); };
-    auto const watches = cfg.watches.size();
-    auto configured = poller_->configure(settings_for(cfg, s), std::move(cfg.watches), load_all);
-    if (!configured) return configured;
-    watch_count_ = watches;
-    remember(std::move(cfg));
-    dispatcher_->set_dead_letter_retention(config_.state.dead_letter_retention);
-    dispatcher_->configure(targets_for(config_, s));
+    if (auto applied = apply(std::move(cfg), s, load_all); !applied) return applied;
     asio::co_spawn(ex_, poller_->run(), log_on_failure("poller"));
     asio::co_spawn(ex_, dispatcher_->run(), log_on_failure("webhook dispatcher"));
     asio::co_spawn(ex_, heartbeat_.run(), log_on_failure("heartbeat"));
@@ -127,15 +128,8 @@ core::expected<void> engine::start(core::config cfg, secrets s) {
 
 core::expected<void> engine::reload(core::config cfg, secrets s) {
     // Kept watches keep the state they run with: only new ones are read.
-    auto const load_new = [this](std::vector<std::string> const& keys) { return store_->load_watches(keys); };
-    auto const watches = cfg.watches.size();
-    auto configured = poller_->configure(settings_for(cfg, s), std::move(cfg.watches), load_new);
-    if (!configured) return configured;
-    watch_count_ = watches;
-    remember(std::move(cfg));
-    dispatcher_->set_dead_letter_retention(config_.state.dead_letter_retention);
-    dispatcher_->configure(targets_for(config_, s));
-    return {};
+    return apply(std::move(cfg), s,
+                 [this](std::vector<std::string> const& keys) { return store_->load_watches(keys); });
 }
 
 asio::awaitable<void> engine::shutdown(std::chrono::milliseconds grace) {

@@ -47,7 +47,9 @@ public:
     bool started() const { return started_; }
 
 private:
-    void remember(core::config cfg);
+    /// What start and reload share: the poller takes the watches (states of
+    /// new ones from `load`), the rest becomes current_config().
+    core::expected<void> apply(core::config cfg, secrets const& s, poller::state_loader const& load);
     /// Logs (at most once a minute per webhook and bound) and counts what a
     /// commit did to keep a webhook's outbox within its bounds.
     void report_overflow(store::outbox_overflow const& o, core::sys_ms now);

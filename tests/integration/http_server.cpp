@@ -18,9 +18,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "common/log_capture.hpp"
 #include "common/testing.hpp"
 #include "core/url.hpp"
 #include "net/http_client.hpp"
@@ -32,6 +32,7 @@ namespace core = importwatch::core;
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
+using iw::testing::log_capture;
 using iw::testing::run_until;
 
 namespace {
@@ -106,17 +107,6 @@ bool whole_response(std::string const& data) {
 
 std::string const get_request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 
-/// What spdlog's default logger writes meanwhile ("LEVEL message" lines).
-struct log_capture {
-    std::ostringstream out;
-    std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
-    log_capture() {
-        auto sink = std::make_shared<spdlog::sinks::ostream_sink_st>(out);
-        sink->set_pattern("%l %v");
-        spdlog::set_default_logger(std::make_shared<spdlog::logger>("http-server-test", sink));
-    }
-    ~log_capture() { spdlog::set_default_logger(previous); }
-};
 
 /// Waits `d` in a handler, as a handler that takes its time does.
 asio::awaitable<void> sleep(std::chrono::milliseconds d) {
@@ -145,6 +135,20 @@ struct fixture {
         BOOST_REQUIRE_MESSAGE(ok.has_value(), (ok ? std::string() : ok.error()));
         BOOST_REQUIRE(server->port() != 0);
         return server->port();
+    }
+
+    /// stop(), then runs the io_context until no work is left (at most 5 s)
+    /// and joins `client`: the milliseconds that took. A server that holds
+    /// nothing open after stop() lets the run end at once.
+    long stop_and_drain(std::thread& client) {
+        server->stop();
+        auto const start = steady::now();
+        ioc.restart();
+        ioc.run_for(5s);   // returns as soon as no work is left
+        auto const elapsed = ms_since(start);
+        client.join();
+        BOOST_TEST(ioc.stopped());
+        return elapsed;
     }
 
     /// Runs `f` on a thread while this thread runs the io_context.
@@ -559,14 +563,7 @@ BOOST_AUTO_TEST_CASE(stop_cancels_what_handlers_await) {
         tuple = b.read();
     });
     BOOST_REQUIRE(run_until(ioc, [&] { return calls == 2; }, 5s));
-    server->stop();
-    auto start = steady::now();
-    ioc.restart();
-    ioc.run_for(5s);   // returns as soon as no work is left
-    auto elapsed = ms_since(start);
-    t.join();
-    BOOST_TEST(elapsed < 1000);
-    BOOST_TEST(ioc.stopped());
+    BOOST_TEST(stop_and_drain(t) < 1000);
     BOOST_TEST(woken == 1);
     BOOST_TEST(finished == 0);
     for (auto const* r : {&*throwing, &*tuple}) {
@@ -589,14 +586,7 @@ BOOST_AUTO_TEST_CASE(stop_closes_open_connections_so_run_returns) {
         closed = rest.eof || rest.error == ECONNRESET;
     });
     BOOST_REQUIRE(run_until(ioc, [&] { return served.load(); }, 5s));
-    server->stop();
-    auto start = steady::now();
-    ioc.restart();
-    ioc.run_for(5s);   // returns as soon as no work is left
-    auto elapsed = ms_since(start);
-    t.join();
-    BOOST_TEST(elapsed < 1000);
-    BOOST_TEST(ioc.stopped());
+    BOOST_TEST(stop_and_drain(t) < 1000);
     BOOST_TEST(closed.load());
 }
 

@@ -15,11 +15,11 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
-#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
 #include "common/scripted_random.hpp"
 #include "common/simulated_launchdarkly.hpp"
+#include "common/log_capture.hpp"
 #include "common/testing.hpp"
 #include "common/virtual_clock.hpp"
 #include "core/backoff.hpp"
@@ -141,19 +141,6 @@ std::size_t count_between(std::vector<request_seen> const& reqs, milliseconds fr
     }));
 }
 
-/// Log lines (spdlog's default logger) and published events ("event <summary>"), in order.
-struct log_capture {
-    std::ostringstream out;
-    std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
-    log_capture() {
-        auto sink = std::make_shared<spdlog::sinks::ostream_sink_st>(out);
-        sink->set_pattern("%l %v");
-        auto logger = std::make_shared<spdlog::logger>("poller-test", sink);
-        logger->set_level(spdlog::level::trace);
-        spdlog::set_default_logger(logger);
-    }
-    ~log_capture() { spdlog::set_default_logger(previous); }
-};
 
 // ---- the poller on virtual time ----------------------------------------------
 
@@ -161,7 +148,7 @@ struct poller_harness {
     asio::io_context ioc;
     std::shared_ptr<virtual_clock> clock = std::make_shared<virtual_clock>(t0);
     std::shared_ptr<fake_launchdarkly> ld = std::make_shared<fake_launchdarkly>(*clock, ioc.get_executor());
-    log_capture logs;
+    log_capture logs{spdlog::level::trace};
     daemon::metrics counters;
     std::vector<core::event> events;
     /// What the state store answers (null: every commit succeeds).
