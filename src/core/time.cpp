@@ -228,17 +228,15 @@ milliseconds random_source::between(milliseconds lo, milliseconds hi) {
 }
 
 std::string random_source::uuid_v4() {
-    std::array<unsigned char, 16> bytes{};
     // 32 bits per draw: well inside the 53 bits a double carries.
-    for (std::size_t i = 0; i < bytes.size(); i += 4) {
+    std::array<std::uint32_t, 4> words{};
+    for (auto& word : words) {
         auto const u = std::clamp(next_unit(), 0.0, 1.0);
-        auto const word = static_cast<std::uint32_t>(
-            std::min(std::floor(u * 4294967296.0), 4294967295.0));
-        bytes[i] = static_cast<unsigned char>(word >> 24);
-        bytes[i + 1] = static_cast<unsigned char>(word >> 16);
-        bytes[i + 2] = static_cast<unsigned char>(word >> 8);
-        bytes[i + 3] = static_cast<unsigned char>(word);
+        word = static_cast<std::uint32_t>(std::min(std::floor(u * 4294967296.0), 4294967295.0));
     }
+    std::array<unsigned char, 16> bytes{};   // the words, big-endian
+    for (std::size_t i = 0; i < bytes.size(); ++i)
+        bytes[i] = static_cast<unsigned char>(words[i / 4] >> (24 - 8 * (i % 4)));
     bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0f) | 0x40); // version 4
     bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3f) | 0x80); // RFC 4122 variant
 
