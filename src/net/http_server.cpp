@@ -15,7 +15,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -267,12 +266,8 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
             auto s = std::make_shared<session>(std::move(socket), self->options_.tls);
             auto const id = ++self->next_id_;
             self->sessions_.emplace(id, s);
-            // The completion handler holds the session: its signal must
-            // outlive the coroutine bound to it.
             asio::co_spawn(self->ex_, serve(self, s, id),
-                           asio::bind_cancellation_slot(s->cancel.slot(), [s](std::exception_ptr e) {
-                               log_exception("connection", e);
-                           }));
+                           [](std::exception_ptr e) { log_exception("connection", e); });
         }
     }
 
@@ -282,9 +277,6 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
             std::uint64_t id;
             ~forget() { owner.sessions_.erase(id); }
         } guard{*self, id};
-        // abort() cancels what the connection awaits; the server's own
-        // awaits see that as an error code, not an exception.
-        co_await asio::this_coro::throw_if_cancelled(false);
 
         if (s->tls) {
             s->lowest().expires_after(self->options_.read_timeout);
@@ -301,15 +293,16 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
                 s->abort();
                 co_return;
             }
-            co_await self->serve_on(*s->tls, *s);
+            co_await self->serve_on(*s->tls, s);
         } else {
-            co_await self->serve_on(*s->plain, *s);
+            co_await self->serve_on(*s->plain, s);
         }
         s->abort();
     }
 
     template <class Stream>
-    asio::awaitable<void> serve_on(Stream& stream, session& s) {
+    asio::awaitable<void> serve_on(Stream& stream, std::shared_ptr<session> const& connection) {
+        session& s = *connection;
         beast::flat_buffer buffer;
         for (;;) {
             if (stopped_) co_return;
@@ -341,11 +334,8 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
 
             server_reply reply;
             std::optional<std::string> failed;   // what the handler threw
-            // Within the handler, a closed connection makes every await throw:
-            // a handler need not check after each one.
-            co_await asio::this_coro::throw_if_cancelled(true);
             try {
-                reply = co_await handler_(std::move(req));
+                reply = co_await answer(handler_, std::move(req), connection);
             } catch (boost::system::system_error const& e) {
                 // Cancelled by stop() or a closing connection: not a failure.
                 if (!(s.closed && e.code() == asio::error::operation_aborted)) failed = e.what();
@@ -354,7 +344,6 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
             } catch (...) {
                 failed = "unknown exception";
             }
-            co_await asio::this_coro::throw_if_cancelled(false);
             if (failed) spdlog::error("http server: handler for {}: {}", std::string(msg.target()), *failed);
             if (stopped_ || s.closed) co_return;
             if (failed) {
@@ -407,6 +396,21 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
             s.waiting = true;
             s.waiting_since = std::chrono::steady_clock::now();
         }
+    }
+
+    // The handler's answer, on a coroutine of its own bound to the
+    // connection's signal: abort() cancels what the handler awaits, and every
+    // await after that throws, so a handler need not check after each one.
+    // Bound for the handler only: a slot bound to the whole connection costs
+    // every read and write of it (a slowloris flood under ASan showed it).
+    // The handler's coroutine holds the connection, so the signal outlives it.
+    asio::awaitable<server_reply> answer(request_handler const& handler, server_request req,
+                                         std::shared_ptr<session> const& connection) {
+        auto run = [](request_handler const& h, server_request r,
+                      std::shared_ptr<session>) -> asio::awaitable<server_reply> { co_return co_await h(std::move(r)); };
+        co_return co_await asio::co_spawn(
+            ex_, run(handler, std::move(req), connection),
+            asio::bind_cancellation_slot(connection->cancel.slot(), asio::use_awaitable));
     }
 
     // The bytes as they are, then a close: a FIN (no TLS close_notify), or a
