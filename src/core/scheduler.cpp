@@ -3,6 +3,13 @@
 #include <algorithm>
 
 namespace importwatch::core {
+
+milliseconds coalesce_window(polling_config const& polling) {
+    auto shortest = polling.interval;
+    for (auto const& [status, interval] : polling.status_intervals) shortest = std::min(shortest, interval);
+    return std::min(milliseconds(100), shortest / 100);
+}
+
 namespace {
 
 // std::*_heap build a max-heap: "later" as less puts the earliest first.

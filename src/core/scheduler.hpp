@@ -11,9 +11,17 @@
 #include <optional>
 #include <vector>
 
+#include "core/config.hpp"
 #include "core/time.hpp"
 
 namespace importwatch::core {
+
+/// How late a poll may start so that polls due close together start on one
+/// wake-up of the daemon: 1 % of the shortest interval `polling` asks for
+/// (interval, status_intervals), at most 100 ms; 0 (no waiting for company)
+/// when one of them is 0. Never early: a due time may be a server's
+/// Retry-After. (Backoff delays are random anyway, full jitter.)
+milliseconds coalesce_window(polling_config const& polling);
 
 class scheduler {
 public:

@@ -22,10 +22,6 @@ namespace {
 using namespace std::chrono_literals;
 using core::milliseconds;
 
-/// The shortest sleep of the run loop: a poll may start this much after its
-/// due time so that polls due close together start on one wake-up.
-constexpr milliseconds coalesce_window = 100ms;
-
 std::string repeated(std::uint64_t held, char const* tail = "") {
     return held ? fmt::format(" (repeated {} times{})", held, tail) : std::string();
 }
@@ -165,6 +161,7 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
     std::function<void(core::sys_ms)> on_pause_;
 
     poller_settings settings_;                // without the token: tokens_ holds it
+    milliseconds coalesce_{0};                // the run loop's shortest sleep (core::coalesce_window)
     std::string target_prefix_;               // base_url path without trailing '/'
     net::client_settings client_settings_;    // what transport_ was built from
     std::shared_ptr<net::transport> transport_;
@@ -244,6 +241,7 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
         settings.token.clear();
         poll_headers_.reset();   // the token or the API version may have changed
         settings_ = std::move(settings);
+        coalesce_ = core::coalesce_window(settings_.polling);
 
         auto const at = now();
         std::vector<bool> keep(slots_.size(), false);
@@ -285,7 +283,7 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
                     // other: 1,000 watches at 30 s wake the loop a few times a
                     // second, not once a poll. Late, never early (a due time
                     // may be a server's Retry-After).
-                    wake_at = std::max(next->due, at + coalesce_window);
+                    wake_at = std::max(next->due, at + coalesce_);
                     break;
                 }
                 if (in_flight_ >= client_settings_.max_connections) break;   // a finishing poll wakes us

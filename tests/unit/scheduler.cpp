@@ -28,6 +28,20 @@ std::vector<scheduler::watch_index> take_due(scheduler& s, sys_ms now) {
 
 BOOST_AUTO_TEST_SUITE(scheduler_tests)
 
+// Waiting for company is 1 % of the shortest interval the config asks for,
+// at most 100 ms, and nothing when an interval is 0.
+BOOST_AUTO_TEST_CASE(coalesce_window_is_a_hundredth_of_the_shortest_interval) {
+    polling_config p;   // 30 s
+    BOOST_TEST(coalesce_window(p).count() == 100);
+    p.status_intervals["pending_approval"] = 2s;
+    BOOST_TEST(coalesce_window(p).count() == 20);
+    p.interval = 20ms;
+    BOOST_TEST(coalesce_window(p).count() == 0);
+    p.interval = 0ms;
+    p.status_intervals.clear();
+    BOOST_TEST(coalesce_window(p).count() == 0);
+}
+
 BOOST_AUTO_TEST_CASE(hands_out_watches_in_due_order_and_only_when_due) {
     scheduler s;
     auto a = s.add(), b = s.add(), c = s.add();
