@@ -135,6 +135,11 @@ struct reset_guard {
     ~reset_guard() { s.reset(); }
 };
 
+// A watch row as read_watch reads it, in this order.
+constexpr char const* watch_columns =
+    "key, status, import_json, status_since_ms, sequence, failure_reason, failure_http_status, "
+    "failure_message, stall_reported";
+
 constexpr char const* delivery_columns =
     "id, webhook, watch_key, watch_name, sequence, event_id, event_type, body, attempts, "
     "committed_ms, next_attempt_ms, last_error, dead, dead_since_ms, content_type";
@@ -471,12 +476,8 @@ core::expected<void> state_store::impl::prepare_all() {
          "INSERT INTO outbox (webhook, watch_key, watch_name, sequence, event_id, event_type, body, attempts, "
          "committed_ms, next_attempt_ms, last_error, dead, size, content_type) "
          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?8, '', 0, ?9, ?10)"},
-        {select_watches,
-         "SELECT key, status, import_json, status_since_ms, sequence, failure_reason, failure_http_status, "
-         "failure_message, stall_reported FROM watches"},
-        {select_watch,
-         "SELECT key, status, import_json, status_since_ms, sequence, failure_reason, failure_http_status, "
-         "failure_message, stall_reported FROM watches WHERE key = ?1"},
+        {select_watches, std::string("SELECT ") + watch_columns + " FROM watches"},
+        {select_watch, std::string("SELECT ") + watch_columns + " FROM watches WHERE key = ?1"},
         {select_import, "SELECT import_json FROM watches WHERE key = ?1"},
         // The head of each (webhook, watch) queue: its pending row with the
         // smallest sequence. Dead rows count as done and block nothing.
@@ -623,8 +624,9 @@ bool usable_import(std::string_view import, std::vector<core::import_file>* file
     return true;
 }
 
-/// A row of select_watches / select_watch. The Import's text stays in the
-/// store (load_import): the state keeps its files and that there is one.
+/// A row of select_watches / select_watch (watch_columns). The Import's text
+/// stays in the store (load_import): the state keeps its files and that there
+/// is one.
 core::watch_state read_watch(statement& s) {
     core::watch_state w;
     if (!s.is_null(1)) w.status = s.text(1);
