@@ -113,9 +113,9 @@ figures measure_poller(asio::io_context& ioc, std::string const& base_url, optio
     std::uint64_t commits = 0;
     daemon::poller poller(
         ioc.get_executor(), counters,
-        [&commits](daemon::watch_slot const&, core::poll_decision const&) -> core::expected<void> {
+        [&commits](daemon::watch_slot const&, core::poll_decision const&) -> asio::awaitable<core::expected<void>> {
             ++commits;   // no store: a steady-state poll should not get here at all
-            return {};
+            co_return core::expected<void>{};
         },
         [](daemon::watch_slot const&, std::vector<core::event> const&) {});
     daemon::poller_settings settings;

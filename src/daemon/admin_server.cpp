@@ -186,6 +186,13 @@ std::string render_metrics(engine& e) {
              "Unix time the current rate-limit pause ends; 0 when not paused.",
              paused ? unix_seconds(*paused) : 0.0);
 
+    x.single("importwatch_state_commits_total", "counter",
+             "Transactions that committed watch decisions; decisions that complete together share one.",
+             double(e.state().decision_transactions()));
+    x.single("importwatch_state_decisions_committed_total", "counter",
+             "Watch decisions (state changes and their events) committed.",
+             double(e.state().decisions_committed()));
+
     auto backlog = e.state().backlog();
     std::set<std::string> webhooks;
     for (auto const& w : e.current_config().webhooks) webhooks.insert(w.name);

@@ -14,7 +14,9 @@ engine::engine(asio::any_io_executor ex, std::unique_ptr<store::state_store> sto
     : ex_(ex), store_(std::move(store)), heartbeat_(ex) {
     dispatcher_ = std::make_unique<webhook_dispatcher>(ex_, *store_, metrics_,
                                                        std::string("importwatch/") + IMPORTWATCH_VERSION);
-    auto commit = [this](watch_slot const& slot, core::poll_decision const& decision) -> core::expected<void> {
+    group_ = std::make_unique<group_commit>(ex_, *store_);
+    auto commit = [this](watch_slot const& slot,
+                         core::poll_decision const& decision) -> asio::awaitable<core::expected<void>> {
         auto const& events = decision.events;
         std::vector<store::routed_event> routed;
         routed.reserve(events.size());
@@ -32,15 +34,18 @@ engine::engine(asio::any_io_executor ex, std::unique_ptr<store::state_store> sto
             }
             routed.push_back(std::move(r));
         }
-        auto const now = wall_now();
-        auto report =
-            store_->commit(slot.config.key.path(), slot.config.name, decision.state, routed, now, decision.import);
+        // Copies: a reload may rename the watch while its group is gathered.
+        auto const key = slot.config.key.path();
+        auto const name = slot.config.name;
+        store::commit_request const request{key, name, &decision.state, &routed, &decision.import};
+        auto report = co_await group_->commit(request);
         if (!report) {
             if (store_->at_size_limit()) metrics_.count_limit("state_database_bytes");
-            return core::fail(report.error());
+            co_return core::fail(report.error());
         }
+        auto const now = wall_now();
         for (auto const& o : report->overflows) report_overflow(o, now);
-        return {};
+        co_return core::expected<void>{};
     };
     auto publish = [this](watch_slot const&, std::vector<core::event> const& events) {
         for (auto const& e : events) log_event(e);
@@ -127,13 +132,20 @@ core::expected<void> engine::start(core::config cfg, secrets s) {
 }
 
 core::expected<void> engine::reload(core::config cfg, secrets s) {
-    // Kept watches keep the state they run with: only new ones are read.
-    return apply(std::move(cfg), s,
-                 [this](std::vector<std::string> const& keys) { return store_->load_watches(keys); });
+    // Kept watches keep the state they run with: only new ones are read,
+    // after the decisions gathered so far are written (a watch removed and
+    // added back must start from its last decision, not the one before).
+    return apply(std::move(cfg), s, [this](std::vector<std::string> const& keys) {
+        group_->flush();
+        return store_->load_watches(keys);
+    });
 }
 
 asio::awaitable<void> engine::shutdown(std::chrono::milliseconds grace) {
     poller_->stop();
+    // Decisions gathered and not yet written are written now, whole: a
+    // stop never leaves one half-applied.
+    group_->flush();
     co_await dispatcher_->stop(grace);
     heartbeat_.stop();
 }

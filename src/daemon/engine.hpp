@@ -13,6 +13,7 @@
 #include "core/expected.hpp"
 #include "core/log_throttle.hpp"
 #include "daemon/config_loader.hpp"
+#include "daemon/group_commit.hpp"
 #include "daemon/heartbeat.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/poller.hpp"
@@ -61,6 +62,7 @@ private:
     metrics metrics_;
     core::config config_;
     std::size_t watch_count_ = 0;
+    std::unique_ptr<group_commit> group_;     // before poller_: polls in flight commit through it
     std::unique_ptr<daemon::poller> poller_;
     std::unique_ptr<webhook_dispatcher> dispatcher_;
     heartbeat heartbeat_;

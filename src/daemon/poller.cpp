@@ -184,7 +184,9 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
         return {s.config, settings_.polling, settings_.launchdarkly.base_url};
     }
 
-    bool settled(watch_slot const& s) const { return s.removed || (!schedule_.due(s.index) && !s.in_flight); }
+    bool settled(watch_slot const& s) const {
+        return s.removed || (!schedule_.due(s.index) && !s.in_flight && !s.committing);
+    }
 
     // ---- configuration -------------------------------------------------
 
@@ -319,6 +321,7 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
             s.in_flight = false;
             --in_flight_;
         }
+        s.committing = false;
         // Thrown before or after the reply came back: either way the watch
         // is not on the schedule any more, and must not drop off it.
         if (!stopping_ && !s.removed && !s.state.terminal() && !schedule_.due(index))
@@ -375,7 +378,12 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
         auto decision = core::decide(view(s), s.state, outcome, at, rng());
         bool const unauthorized = decision.unauthorized;
         if (decision.result == core::poll_result::ok) tokens_.accepted();
-        apply_poll(index, std::move(decision), at);
+        // The watch's own poll was judged: it counts as a poll of it.
+        metrics_.count_poll(decision.result);
+        s.last_poll = at;
+        // A steady-state poll (nothing to persist) takes no coroutine frame more.
+        if (must_commit(decision)) co_await commit_and_publish(index, std::move(decision), at);
+        else if (carry_import(index, decision, at)) publish(index, std::move(decision), at);
         if (unauthorized) token_rejected(index, at);
     }
 
@@ -387,18 +395,22 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
         report_.paused(reply.status, verdict.until, at, gate_.paused_total(), before <= at);
     }
 
-    /// The watch's own poll was judged: it counts as a poll of it.
-    void apply_poll(std::uint32_t index, core::poll_decision d, core::sys_ms at) {
-        metrics_.count_poll(d.result);
-        slots_[index].last_poll = at;
-        commit_and_publish(index, std::move(d), at);
-    }
-
     /// The watch is marked failed without a poll of its own (another watch's
-    /// 401 said the token is bad).
+    /// 401 said the token is bad). It leaves the schedule while that commits.
     void apply_unpolled_failure(std::uint32_t index, core::watch_failure const& failure, core::sys_ms at) {
-        auto const& s = slots_[index];
-        commit_and_publish(index, core::fail_watch(view(s), s.state, failure, at, rng()), at);
+        auto& s = slots_[index];
+        auto d = core::fail_watch(view(s), s.state, failure, at, rng());
+        if (!must_commit(d)) {
+            if (carry_import(index, d, at)) publish(index, std::move(d), at);
+            return;
+        }
+        schedule_.schedule(index, std::nullopt);
+        s.committing = true;
+        asio::co_spawn(ex_, commit_and_publish(index, std::move(d), at),
+                       [self = shared_from_this(), index](std::exception_ptr e) {
+                           if (e) self->poll_threw(index, e);
+                           self->wakeup_->cancel();   // its next poll may be sooner than the loop's wake-up
+                       });
     }
 
     /// The store failed the decision: nothing of it is published, the
@@ -408,21 +420,47 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
         commit_failing_ = true;
         s.last_error = "state store: " + error;
         report_.commit_failed(s, error, at);
+        if (s.removed) return;   // dropped by a reload meanwhile
         schedule_.schedule(index, core::commit_retry_time(settings_.polling.backoff, at, rng()));
     }
 
-    void commit_and_publish(std::uint32_t index, core::poll_decision d, core::sys_ms at) {
+    bool must_commit(core::poll_decision const& d) const { return d.persist && commit_; }
+
+    /// An event that carries the stored Import (a watch.failed) gets it
+    /// here; false when it cannot be read (handled as a failed commit).
+    bool carry_import(std::uint32_t index, core::poll_decision& d, core::sys_ms at) {
+        if (!d.carries_stored_import || !io_.stored_import) return true;
+        auto stored = io_.stored_import(slots_[index]);
+        if (!stored) {
+            store_failed(index, stored.error(), at);
+            return false;
+        }
+        core::carry_stored_import(d, *stored);
+        return true;
+    }
+
+    /// Commit, then publish: the watch's new state, its log lines and the
+    /// dispatcher's wake-up all wait until the decision is durable, and so
+    /// does its next poll (it is off the schedule meanwhile).
+    asio::awaitable<void> commit_and_publish(std::uint32_t index, core::poll_decision d, core::sys_ms at) {
+        auto self = shared_from_this();
         auto& s = slots_[index];
-        if (d.carries_stored_import && io_.stored_import) {
-            auto stored = io_.stored_import(s);
-            if (!stored) return store_failed(index, stored.error(), at);
-            core::carry_stored_import(d, *stored);
+        s.committing = true;
+        if (!carry_import(index, d, at)) {
+            s.committing = false;
+            co_return;
         }
-        if (d.persist && commit_) {
-            auto committed = commit_(s, d);
-            if (!committed) return store_failed(index, committed.error(), at);
-            commit_failing_ = false;
-        }
+        auto committed = co_await commit_(s, d);
+        s.committing = false;
+        if (!committed) co_return store_failed(index, committed.error(), at);
+        commit_failing_ = false;
+        publish(index, std::move(d), at);
+    }
+
+    /// A decision that is durable (or needed no commit) takes effect: the
+    /// watch's state, metrics, log lines, the publish and its next poll.
+    void publish(std::uint32_t index, core::poll_decision d, core::sys_ms at) {
+        auto& s = slots_[index];
         s.state = std::move(d.state);
         if (d.result == core::poll_result::ok) {
             metrics_.last_successful_poll = at;
@@ -442,6 +480,7 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
             if (d.result != core::poll_result::rate_limited && !d.unauthorized)
                 report_.poll_failed(s, d.result, *d.error, at);
         }
+        if (s.removed) return;   // dropped by a reload while its decision committed: not polled again
         bool done = !d.next_poll || (settings_.stop_failed_watches && s.state.failure);
         schedule_.schedule(index, done ? std::nullopt : d.next_poll);
         if (done && on_settled_) on_settled_();
@@ -454,7 +493,7 @@ struct poller::impl : std::enable_shared_from_this<poller::impl> {
         std::size_t failed = 0;
         core::watch_failure const failure{"unauthorized", 401, "Invalid access token"};
         for (auto const& s : slots_) {
-            if (s.index == origin || s.removed || s.in_flight || s.state.terminal()) continue;
+            if (s.index == origin || s.removed || s.in_flight || s.committing || s.state.terminal()) continue;
             if (!schedule_.due(s.index)) continue;
             apply_unpolled_failure(s.index, failure, at);
             ++failed;

@@ -42,6 +42,7 @@ struct watch_slot {
     std::optional<std::string> last_error;
     std::uint32_t index = 0;                   // in the poller's schedule
     bool in_flight = false;
+    bool committing = false;                   // its decision is being committed (off the schedule)
     bool removed = false;                      // dropped by a reload
 };
 
@@ -75,10 +76,13 @@ class poller {
 public:
     /// Commits a decision before its events are published: the watch's new
     /// state, its new Import if any (decision.import) and its events (the
-    /// state store in `run`; nothing in `wait`). An error keeps the old
-    /// state and the poll is repeated later.
-    using commit_fn = std::function<core::expected<void>(watch_slot const& slot,
-                                                         core::poll_decision const& decision)>;
+    /// state store in `run`, where decisions that complete together share a
+    /// transaction: daemon::group_commit; nothing in `wait`). It completes
+    /// once the decision is durable; `slot` and `decision` stay as they are
+    /// until then. An error keeps the old state and the poll is repeated
+    /// later. Meanwhile the watch is not on the schedule (committing).
+    using commit_fn = std::function<asio::awaitable<core::expected<void>>(watch_slot const& slot,
+                                                                          core::poll_decision const& decision)>;
     /// Called after a commit, in order, for the events of one decision.
     using publish_fn = std::function<void(watch_slot const& slot, std::vector<core::event> const& events)>;
 

@@ -223,6 +223,7 @@ struct state_store::impl {
     outbox_limits limits_;
     int last_rc = SQLITE_OK;   // of the last failed step
     bool at_size_limit = false;
+    std::uint64_t decision_transactions = 0, decisions_committed = 0;
 
     std::string errmsg() const { return db ? sqlite3_errmsg(db) : "out of memory"; }
 
@@ -396,10 +397,13 @@ struct state_store::impl {
         }
     }
 
-    // Wraps a fallible body in BEGIN IMMEDIATE … COMMIT, rolling back on error.
+    // Wraps a fallible body in BEGIN IMMEDIATE … COMMIT, rolling back on
+    // error. The one place a transaction is opened, and it is closed before
+    // this returns (see state_store): one never nests in another.
     template <class F>
     auto in_transaction(std::string_view what, F&& body) -> decltype(body()) {
         auto prefix = std::string(what) + ": ";
+        if (!sqlite3_get_autocommit(db)) return core::fail(prefix + "a transaction is already open");
         if (auto r = run(begin_immediate); !r) return core::fail(prefix + r.error());
         auto result = body();
         if (!result) {
@@ -414,6 +418,9 @@ struct state_store::impl {
         }
         return result;
     }
+
+    // One decision's rows, inside the commit's transaction.
+    core::expected<commit_report> write_decision(commit_request const& request, sys_ms now);
 
     core::expected<void> migrate();
     core::expected<void> prepare_all();
@@ -681,85 +688,115 @@ core::expected<std::string> state_store::load_import(std::string const& watch_ke
     return usable_import(import) ? std::string(import) : std::string();
 }
 
-core::expected<commit_report> state_store::commit(std::string const& watch_key, std::string const& watch_name,
-                                                  core::watch_state const& state,
-                                                  std::vector<routed_event> const& events, sys_ms now,
-                                                  std::optional<std::string> const& import) {
-    auto& p = *impl_;
-    auto result = p.in_transaction("commit", [&]() -> core::expected<commit_report> {
-        {
-            auto& s = p.upsert_watch;
-            s.bind(1, watch_key);
-            s.bind(2, watch_name);
-            if (state.status) s.bind(3, *state.status);
-            else s.bind_null(3);
-            if (import) s.bind(4, *import);
-            else s.bind_null(4);
-            s.bind(5, to_ms(state.status_since));
-            s.bind(6, static_cast<std::int64_t>(state.sequence));
-            if (state.failure) {
-                s.bind(7, state.failure->reason);
-                if (state.failure->http_status) s.bind(8, std::int64_t{*state.failure->http_status});
-                else s.bind_null(8);
-                s.bind(9, state.failure->message);
-            } else {
-                s.bind_null(7);
-                s.bind_null(8);
-                s.bind_null(9);
-            }
-            s.bind(10, std::int64_t{state.stall_reported ? 1 : 0});
+core::expected<commit_report> state_store::impl::write_decision(commit_request const& request, sys_ms now) {
+    auto& p = *this;
+    auto const& state = *request.state;
+    {
+        auto& s = p.upsert_watch;
+        s.bind(1, request.watch_key);
+        s.bind(2, request.watch_name);
+        if (state.status) s.bind(3, *state.status);
+        else s.bind_null(3);
+        if (request.import && *request.import) s.bind(4, **request.import);
+        else s.bind_null(4);
+        s.bind(5, to_ms(state.status_since));
+        s.bind(6, static_cast<std::int64_t>(state.sequence));
+        if (state.failure) {
+            s.bind(7, state.failure->reason);
+            if (state.failure->http_status) s.bind(8, std::int64_t{*state.failure->http_status});
+            else s.bind_null(8);
+            s.bind(9, state.failure->message);
+        } else {
+            s.bind_null(7);
+            s.bind_null(8);
+            s.bind_null(9);
+        }
+        s.bind(10, std::int64_t{state.stall_reported ? 1 : 0});
+        if (auto r = p.run(s); !r) return core::fail(r.error());
+    }
+    static std::vector<routed_event> const none;
+    auto const& events = request.events ? *request.events : none;
+    // Room first, for what each webhook is about to get.
+    struct incoming {
+        std::string webhook;
+        std::size_t rows = 0, bytes = 0;
+    };
+    std::vector<incoming> touched;
+    for (auto const& routed : events)
+        for (auto const& payload : routed.payloads) {
+            auto it = std::find_if(touched.begin(), touched.end(),
+                                   [&](auto const& t) { return t.webhook == payload.webhook; });
+            if (it == touched.end()) it = touched.insert(touched.end(), incoming{payload.webhook});
+            it->rows += 1;
+            it->bytes += payload.body.size();
+        }
+    commit_report report;
+    for (auto const& t : touched) {
+        auto overflow = p.make_room(t.webhook, t.rows, t.bytes, now);
+        if (!overflow) return core::fail(overflow.error());
+        if (overflow->dead_lettered > 0 || overflow->dropped > 0) report.overflows.push_back(std::move(*overflow));
+    }
+    for (auto const& routed : events) {
+        auto const& e = *routed.event;
+        for (auto const& payload : routed.payloads) {
+            auto& s = p.insert_outbox;
+            s.bind(1, payload.webhook);
+            s.bind(2, request.watch_key);
+            s.bind(3, request.watch_name);
+            s.bind(4, static_cast<std::int64_t>(e.sequence));
+            s.bind(5, e.id);
+            s.bind(6, e.type);
+            s.bind(7, payload.body);
+            s.bind(8, to_ms(now));
+            s.bind(9, static_cast<std::int64_t>(payload.body.size()));
+            s.bind(10, payload.content_type);
             if (auto r = p.run(s); !r) return core::fail(r.error());
+            auto& u = p.usage_[payload.webhook];
+            u.pending_rows += 1;
+            u.pending_bytes += payload.body.size();
         }
-        // Room first, for what each webhook is about to get.
-        struct incoming {
-            std::string webhook;
-            std::size_t rows = 0, bytes = 0;
-        };
-        std::vector<incoming> touched;
-        for (auto const& routed : events)
-            for (auto const& payload : routed.payloads) {
-                auto it = std::find_if(touched.begin(), touched.end(),
-                                       [&](auto const& t) { return t.webhook == payload.webhook; });
-                if (it == touched.end()) it = touched.insert(touched.end(), incoming{payload.webhook});
-                it->rows += 1;
-                it->bytes += payload.body.size();
-            }
-        commit_report report;
-        for (auto const& t : touched) {
-            auto overflow = p.make_room(t.webhook, t.rows, t.bytes, now);
-            if (!overflow) return core::fail(overflow.error());
-            if (overflow->dead_lettered > 0 || overflow->dropped > 0) report.overflows.push_back(std::move(*overflow));
+    }
+    return report;
+}
+
+core::expected<std::vector<commit_report>> state_store::commit(std::vector<commit_request const*> const& batch,
+                                                               sys_ms now) {
+    auto& p = *impl_;
+    if (batch.empty()) return std::vector<commit_report>{};
+    auto result = p.in_transaction("commit", [&]() -> core::expected<std::vector<commit_report>> {
+        std::vector<commit_report> reports;
+        reports.reserve(batch.size());
+        for (auto const* request : batch) {
+            auto report = p.write_decision(*request, now);
+            if (!report) return core::fail(report.error());
+            reports.push_back(std::move(*report));
         }
-        for (auto const& routed : events) {
-            auto const& e = *routed.event;
-            for (auto const& payload : routed.payloads) {
-                auto& s = p.insert_outbox;
-                s.bind(1, payload.webhook);
-                s.bind(2, watch_key);
-                s.bind(3, watch_name);
-                s.bind(4, static_cast<std::int64_t>(e.sequence));
-                s.bind(5, e.id);
-                s.bind(6, e.type);
-                s.bind(7, payload.body);
-                s.bind(8, to_ms(now));
-                s.bind(9, static_cast<std::int64_t>(payload.body.size()));
-                s.bind(10, payload.content_type);
-                if (auto r = p.run(s); !r) return core::fail(r.error());
-                auto& u = p.usage_[payload.webhook];
-                u.pending_rows += 1;
-                u.pending_bytes += payload.body.size();
-            }
-        }
-        return report;
+        return reports;
     });
     if (!result) {
         p.note_failure();
         if (p.at_size_limit)
             return core::fail(result.error() + " (the state database reached its size limit of " +
                               describe_bytes(p.limits_.database_bytes) + ")");
+        return result;
     }
+    p.decision_transactions += 1;
+    p.decisions_committed += batch.size();
     return result;
 }
+
+core::expected<commit_report> state_store::commit(std::string const& watch_key, std::string const& watch_name,
+                                                  core::watch_state const& state,
+                                                  std::vector<routed_event> const& events, sys_ms now,
+                                                  std::optional<std::string> const& import) {
+    commit_request const request{watch_key, watch_name, &state, &events, &import};
+    auto reports = commit(std::vector<commit_request const*>{&request}, now);
+    if (!reports) return core::fail(reports.error());
+    return std::move(reports->front());
+}
+
+std::uint64_t state_store::decision_transactions() const { return impl_->decision_transactions; }
+std::uint64_t state_store::decisions_committed() const { return impl_->decisions_committed; }
 
 core::expected<void> state_store::set_limits(outbox_limits const& limits) {
     impl_->limits_ = limits;

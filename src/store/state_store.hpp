@@ -80,11 +80,28 @@ struct commit_report {
     std::vector<outbox_overflow> overflows;
 };
 
+/// One watch's decision as commit() takes it: its persisted state and, when
+/// given, its new Import (nullptr or nullopt keeps the stored one), plus one
+/// outbox row per (event, webhook). Views what it names: they must outlive
+/// the commit.
+struct commit_request {
+    std::string_view watch_key;
+    std::string_view watch_name;
+    core::watch_state const* state = nullptr;
+    std::vector<routed_event> const* events = nullptr;
+    std::optional<std::string> const* import = nullptr;
+};
+
 enum class open_mode {
     daemon,   // take the state dir lock (fails if another daemon holds it)
     tool,     // no lock: outbox commands beside a running daemon
 };
 
+/// Every method runs its transaction to the end before it returns: no
+/// transaction is ever left open between calls, so nothing another part of
+/// the daemon does (delivery outcomes, replay, a reload's reads) can nest in
+/// or see a half-written group. A transaction begun while one is open is
+/// refused ("a transaction is already open").
 class state_store {
 public:
     /// Opens (creating dir 0700 and schema if missing) state.dir/importwatch.db.
@@ -122,6 +139,14 @@ public:
                                 core::watch_state const& state,
                                 std::vector<routed_event> const& events, sys_ms now,
                                 std::optional<std::string> const& import = std::nullopt);
+    /// Several decisions in ONE transaction (one fsync for all: group
+    /// commit), each written as commit() writes one; a report per request,
+    /// in order. All or nothing: on error none of them is written.
+    core::expected<std::vector<commit_report>> commit(std::vector<commit_request const*> const& batch, sys_ms now);
+    /// Transactions that committed decisions (either commit()), and the
+    /// decisions they held: their ratio is the size of the groups.
+    std::uint64_t decision_transactions() const;
+    std::uint64_t decisions_committed() const;
 
     /// For each (webhook, watch) the oldest pending delivery — the only one
     /// that may be attempted (order per webhook and watch) — across all webhooks.

@@ -12,8 +12,11 @@
 #include <set>
 #include <sstream>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -153,6 +156,14 @@ struct poller_harness {
     std::vector<core::event> events;
     /// What the state store answers (null: every commit succeeds).
     std::function<core::expected<void>(daemon::watch_slot const&)> store;
+    /// Commits wait until release_commits() (import ids in `held`, in order).
+    bool hold_commits = false;
+    std::vector<std::string> held;
+    std::vector<asio::steady_timer*> releases;
+    /// Completes every commit held so far (each then answers as `store` says).
+    void release_commits() {
+        for (auto* r : std::vector(releases)) r->cancel();
+    }
     std::vector<std::string> committed;       // event summaries committed, in order
     /// The Import the store holds per watch (key path): the last one committed.
     std::map<std::string, std::string> imports;
@@ -177,12 +188,21 @@ struct poller_harness {
         };
         d.time = clock;
         d.random = std::make_shared<core::prng>(7);
-        auto commit = [this](daemon::watch_slot const& slot, core::poll_decision const& decision) -> core::expected<void> {
+        auto commit = [this](daemon::watch_slot const& slot,
+                             core::poll_decision const& decision) -> asio::awaitable<core::expected<void>> {
+            if (hold_commits) {
+                // Like the state store's group commit: held until released.
+                held.push_back(slot.config.key.import_id);
+                asio::steady_timer release(ioc, asio::steady_timer::time_point::max());
+                releases.push_back(&release);
+                co_await release.async_wait(asio::as_tuple(asio::use_awaitable));
+                std::erase(releases, &release);
+            }
             if (store)
-                if (auto r = store(slot); !r) return r;
+                if (auto r = store(slot); !r) co_return r;
             for (auto const& e : decision.events) committed.push_back(e.summary);
             if (decision.import) imports[slot.config.key.path()] = *decision.import;
-            return {};
+            co_return core::expected<void>{};
         };
         d.stored_import = [this](daemon::watch_slot const& slot) -> core::expected<std::string> {
             if (read_import) return read_import(slot);
