@@ -895,6 +895,106 @@ BOOST_AUTO_TEST_CASE(a_failed_commit_publishes_nothing_and_is_retried) {
     BOOST_TEST(*h.watch("a").state.status == "in_progress");
 }
 
+// Polls whose commits are pending together (a group of the state store's
+// group commit): none of them is published, changes its state or is polled
+// again until its commit completed; then each is, once.
+BOOST_AUTO_TEST_CASE(a_watch_is_published_and_polled_again_only_after_its_commit) {
+    poller_harness h;
+    h.hold_commits = true;
+    h.ld->answer = [](request_seen const& r) { return import_reply(r.import_id, "in_progress"); };
+    h.start({"a", "b", "c"});
+    h.run_for(2s);   // 20 intervals
+    auto polls_of = [&](std::string const& id) {
+        return std::count_if(h.ld->requests.begin(), h.ld->requests.end(),
+                             [&](auto const& r) { return r.import_id == id; });
+    };
+    BOOST_TEST(h.held.size() == 3u);
+    for (auto const* id : {"a", "b", "c"}) {
+        BOOST_TEST_CONTEXT("watch " << id) {
+            BOOST_TEST(polls_of(id) == 1);
+            BOOST_TEST(!h.watch(id).state.status.has_value());
+            BOOST_TEST(!h.poller->next_poll(h.watch(id)).has_value());
+        }
+    }
+    BOOST_TEST(h.events.empty());
+    BOOST_TEST(h.committed.empty());
+    BOOST_TEST(!h.poller->settled());
+
+    h.hold_commits = false;
+    h.release_commits();
+    h.run_for(1s);
+    BOOST_TEST(h.committed.size() == 3u);
+    BOOST_REQUIRE_EQUAL(h.events.size(), 3u);
+    for (auto const* id : {"a", "b", "c"}) {
+        BOOST_TEST_CONTEXT("watch " << id) {
+            BOOST_TEST(count_lines(h.log(), std::string(id) + " status none -> in_progress") == 1u);
+            BOOST_TEST(*h.watch(id).state.status == "in_progress");
+            BOOST_TEST(polls_of(id) >= 5);   // polled every 100 ms again
+        }
+    }
+}
+
+// A group that fails as a whole: not one of its polls is published or
+// changes its watch's state; each is retried like any failed commit, and
+// published once when a commit works.
+BOOST_AUTO_TEST_CASE(a_failed_group_publishes_none_of_its_polls) {
+    poller_harness h;
+    h.hold_commits = true;
+    bool store_full = true;
+    h.store = [&](daemon::watch_slot const&) -> core::expected<void> {
+        if (store_full) return core::fail("database or disk is full");
+        return {};
+    };
+    h.ld->answer = [](request_seen const& r) { return import_reply(r.import_id, "in_progress"); };
+    h.start({"a", "b", "c"});
+    h.run_for(500ms);
+    BOOST_TEST_REQUIRE(h.held.size() == 3u);
+    h.hold_commits = false;
+    h.release_commits();
+    h.run_for(50ms);
+    BOOST_TEST(h.events.empty());
+    BOOST_TEST(h.committed.empty());
+    BOOST_TEST(h.poller->commit_failing());
+    for (auto const* id : {"a", "b", "c"}) {
+        BOOST_TEST_CONTEXT("watch " << id) {
+            BOOST_TEST(!h.watch(id).state.status.has_value());
+            BOOST_TEST(*h.watch(id).last_error == "state store: database or disk is full");
+            BOOST_TEST(h.poller->next_poll(h.watch(id)).has_value());   // retried later
+        }
+    }
+
+    store_full = false;
+    h.run_for(3s);
+    BOOST_TEST(!h.poller->commit_failing());
+    BOOST_REQUIRE_EQUAL(h.events.size(), 3u);
+    for (auto const* id : {"a", "b", "c"})
+        BOOST_TEST(count_lines(h.log(), std::string(id) + " status none -> in_progress") == 1u);
+}
+
+// A reload that removes a watch while its commit is pending: the commit
+// completes (its events are published: they are in the store), but the
+// removed watch is not polled again; the kept one goes on.
+BOOST_AUTO_TEST_CASE(a_watch_removed_while_its_commit_is_pending_is_not_polled_again) {
+    poller_harness h;
+    h.hold_commits = true;
+    h.ld->answer = [](request_seen const& r) { return import_reply(r.import_id, "in_progress"); };
+    h.start({"kept", "gone"});
+    h.run_for(500ms);
+    BOOST_TEST_REQUIRE(h.held.size() == 2u);
+    BOOST_TEST_REQUIRE(h.configure({"kept"}).has_value());
+    h.hold_commits = false;
+    h.release_commits();
+    h.run_for(2s);
+    auto polls_of = [&](std::string const& id) {
+        return std::count_if(h.ld->requests.begin(), h.ld->requests.end(),
+                             [&](auto const& r) { return r.import_id == id; });
+    };
+    BOOST_TEST(polls_of("gone") == 1);
+    BOOST_TEST(polls_of("kept") >= 10);
+    BOOST_TEST(count_lines(h.log(), "gone status none -> in_progress") == 1u);
+    BOOST_TEST(count_lines(h.log(), "kept status none -> in_progress") == 1u);
+}
+
 // A reload rebuilds the connection pool only when the client settings change
 // (compared whole): kept watches keep their schedule and state, new ones are
 // polled at once, removed ones are not polled again.
