@@ -266,27 +266,32 @@ struct webhook_dispatcher::impl : std::enable_shared_from_this<impl> {
     }
 
     // Starts every due head that may go now; returns how long to sleep.
+    // Rows of webhooks not configured (now) are left untouched.
     milliseconds start_due() {
         milliseconds wait = unrecorded.empty() ? rescan_interval : store_retry_interval;
-        auto heads = store.delivery_heads();
-        if (!heads) {
-            store_error("reading the outbox", heads.error());
-            return store_retry_interval;
+        auto const now = wall_now();
+        for (auto const& [name, ep] : endpoints) {
+            auto& in_flight = in_flight_by_webhook[name];
+            if (in_flight >= max_in_flight_per_webhook) continue;   // full: an attempt finishing wakes us
+            // The earliest heads are enough: those in flight or with an
+            // unrecorded outcome come back too and are passed over, the
+            // rest fill the free places, and one more tells when to wake.
+            auto heads = store.delivery_heads(name, max_in_flight_per_webhook + unrecorded.size() + 1);
+            if (!heads) {
+                store_error("reading the outbox", heads.error());
+                return store_retry_interval;
+            }
+            for (auto& d : *heads) {
+                if (in_flight_ids.contains(d.id) || unrecorded.contains(d.id)) continue;
+                if (d.next_attempt > now) {
+                    wait = std::min(wait, std::chrono::duration_cast<milliseconds>(d.next_attempt - now));
+                    break;   // the rest fall due later still
+                }
+                if (in_flight >= max_in_flight_per_webhook) break;
+                start(std::move(d), ep);
+            }
         }
         if (unrecorded.empty()) store_ok();
-        auto const now = wall_now();
-        for (auto& d : *heads) {
-            if (in_flight_ids.contains(d.id) || unrecorded.contains(d.id)) continue;
-            auto ep = endpoints.find(d.webhook);
-            if (ep == endpoints.end()) continue;   // not configured (now): left untouched
-            if (d.next_attempt > now) {
-                wait = std::min(wait, std::chrono::duration_cast<milliseconds>(d.next_attempt - now));
-                continue;
-            }
-            // Full: an attempt finishing wakes us.
-            if (in_flight_by_webhook[d.webhook] >= max_in_flight_per_webhook) continue;
-            start(std::move(d), ep->second);
-        }
         return wait;
     }
 

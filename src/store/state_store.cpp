@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <string_view>
 #include <system_error>
 #include <utility>
@@ -75,6 +76,11 @@ CREATE INDEX outbox_age ON outbox (webhook, dead, id, size, committed_ms);
     // every row before was a CloudEvent.
     R"sql(
 ALTER TABLE outbox ADD COLUMN content_type TEXT NOT NULL DEFAULT 'application/cloudevents+json';
+)sql",
+    // 4: a webhook's pending rows in the order they fall due, so the
+    // dispatcher reads only the few heads it can start, not every queue.
+    R"sql(
+CREATE INDEX outbox_due ON outbox (webhook, dead, next_attempt_ms);
 )sql",
 };
 constexpr int schema_version = static_cast<int>(std::size(migrations));
@@ -164,13 +170,17 @@ delivery read_delivery(statement const& s) {
     return d;
 }
 
-// The head of each (webhook, watch) queue: its pending row with the smallest
-// sequence. Dead rows count as done and block nothing. One index seek per
-// queue, after an index-only pass over the pending rows.
-constexpr char const* heads_join =
-    "(SELECT DISTINCT webhook, watch_key FROM outbox WHERE dead = 0) AS g JOIN outbox AS o ON o.id = "
-    "(SELECT i.id FROM outbox AS i WHERE i.webhook = g.webhook AND i.watch_key = g.watch_key AND i.dead = 0 "
-    "ORDER BY i.sequence, i.id LIMIT 1)";
+// The heads of one webhook's queues, earliest due first, at most ?2: a head
+// is the pending row of a (webhook, watch) queue that no pending row of the
+// same queue precedes (smaller sequence, then id). Dead rows count as done
+// and block nothing. It walks outbox_due in due order and stops at the
+// limit; each row costs one bounded seek in outbox_order (`sequence <=`
+// bounds it: a head's range holds only itself) to tell whether it is a head.
+constexpr char const* select_heads_sql =
+    "FROM outbox AS o WHERE o.webhook = ?1 AND o.dead = 0 AND NOT EXISTS ("
+    "SELECT 1 FROM outbox AS i WHERE i.webhook = o.webhook AND i.watch_key = o.watch_key AND i.dead = 0 "
+    "AND i.sequence <= o.sequence AND (i.sequence < o.sequence OR i.id < o.id)) "
+    "ORDER BY o.next_attempt_ms, o.id LIMIT ?2";
 
 std::string prefixed_columns(std::string const& alias) {
     std::string out;
@@ -486,10 +496,7 @@ core::expected<void> state_store::impl::prepare_all() {
         {select_watches, std::string("SELECT ") + watch_columns + " FROM watches"},
         {select_watch, std::string("SELECT ") + watch_columns + " FROM watches WHERE key = ?1"},
         {select_import, "SELECT import_json FROM watches WHERE key = ?1"},
-        // The head of each (webhook, watch) queue: its pending row with the
-        // smallest sequence. Dead rows count as done and block nothing.
-        {select_heads, std::string("SELECT ") + prefixed_columns("o") + " FROM " + heads_join +
-                           " ORDER BY o.next_attempt_ms, o.id"},
+        {select_heads, std::string("SELECT ") + prefixed_columns("o") + " " + select_heads_sql},
         // These three return what the usage counts need. A row dead-lettered
         // by outbox_limits while its attempt was in flight stays dead.
         {update_delivered, "DELETE FROM outbox WHERE id = ?1 RETURNING webhook, dead, size"},
@@ -807,9 +814,11 @@ core::expected<void> state_store::set_limits(outbox_limits const& limits) {
 outbox_limits const& state_store::limits() const { return impl_->limits_; }
 bool state_store::at_size_limit() const { return impl_->at_size_limit; }
 
-core::expected<std::vector<delivery>> state_store::delivery_heads() {
+core::expected<std::vector<delivery>> state_store::delivery_heads(std::string const& webhook, std::size_t limit) {
     auto& s = impl_->select_heads;
     reset_guard g{s};
+    s.bind(1, webhook);
+    s.bind(2, static_cast<std::int64_t>(std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max())));
     std::vector<delivery> out;
     int rc;
     while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_delivery(s));

@@ -148,9 +148,10 @@ public:
     std::uint64_t decision_transactions() const;
     std::uint64_t decisions_committed() const;
 
-    /// For each (webhook, watch) the oldest pending delivery — the only one
-    /// that may be attempted (order per webhook and watch) — across all webhooks.
-    core::expected<std::vector<delivery>> delivery_heads();
+    /// The heads of `webhook`'s queues — per watch, its oldest pending
+    /// delivery, the only one that may be attempted (order per webhook and
+    /// watch) — earliest next attempt first, at most `limit` of them.
+    core::expected<std::vector<delivery>> delivery_heads(std::string const& webhook, std::size_t limit);
 
     /// What became of one delivery attempt.
     struct outcome {

@@ -94,7 +94,7 @@ BOOST_AUTO_TEST_CASE(decisions_that_complete_together_share_one_transaction) {
     BOOST_TEST(group->pending() == 4u);
     BOOST_TEST(st->decision_transactions() == 0u);
     BOOST_TEST(outbox_rows() == 0u);
-    BOOST_TEST(st->delivery_heads()->empty());
+    BOOST_TEST(st->delivery_heads("ops", 10)->empty());
     BOOST_TEST(st->load_watches()->empty());
     for (auto const& r : results) BOOST_TEST(!r.has_value());   // nobody woke before the commit
 

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -65,6 +67,21 @@ void commit_events(state_store& st, std::string const& watch, std::uint64_t from
         auto r = st.commit(watch, watch + "-name", state_with("in_progress", seq), routed, now);
         BOOST_TEST_REQUIRE(r.has_value(), (r ? std::string() : r.error()));
     }
+}
+
+// The heads of every webhook that has rows, none left out by a limit.
+core::expected<std::vector<store::delivery>> all_heads(state_store& st) {
+    auto rows = st.list_outbox();
+    if (!rows) return core::fail(rows.error());
+    std::set<std::string> webhooks;
+    for (auto const& d : *rows) webhooks.insert(d.webhook);
+    std::vector<store::delivery> out;
+    for (auto const& w : webhooks) {
+        auto heads = st.delivery_heads(w, std::numeric_limits<std::size_t>::max());
+        if (!heads) return heads;
+        out.insert(out.end(), heads->begin(), heads->end());
+    }
+    return out;
 }
 
 int sqlite_exec(std::string const& path, std::string const& sql) {
@@ -239,7 +256,8 @@ BOOST_AUTO_TEST_CASE(each_webhook_row_keeps_its_own_body_and_content_type) {
     st.reset();
 
     auto const db = dir + "/importwatch.db";
-    BOOST_TEST_REQUIRE(sqlite_exec(db, "ALTER TABLE outbox DROP COLUMN content_type; PRAGMA user_version = 2") ==
+    BOOST_TEST_REQUIRE(sqlite_exec(db, "DROP INDEX outbox_due; ALTER TABLE outbox DROP COLUMN content_type; "
+                                           "PRAGMA user_version = 2") ==
                        SQLITE_OK);
     st = open_or_die(dir);
     rows = st->list_outbox();
@@ -289,7 +307,7 @@ BOOST_AUTO_TEST_CASE(outcomes_recorded_together_each_take_effect) {
     commit_events(*st, "A", 1, 2, {"ops"}, at(1000));
     commit_events(*st, "B", 1, 2, {"ops"}, at(1000));
     commit_events(*st, "C", 1, 2, {"ops"}, at(1000));
-    auto heads = st->delivery_heads();
+    auto heads = all_heads(*st);
     BOOST_TEST_REQUIRE(heads->size() == 3u);
     std::map<std::string, store::delivery> by;
     for (auto const& h : *heads) by[h.watch_path] = h;
@@ -299,7 +317,7 @@ BOOST_AUTO_TEST_CASE(outcomes_recorded_together_each_take_effect) {
                                         outcome::dead(by.at("C").id, 4, "HTTP 410", at(5000))};
     BOOST_TEST_REQUIRE(st->record(outcomes).has_value());
 
-    heads = st->delivery_heads();
+    heads = all_heads(*st);
     by.clear();
     for (auto const& h : *heads) by[h.watch_path] = h;
     BOOST_TEST(by.at("A").sequence == 2u);              // delivered: the next event is the head
@@ -320,7 +338,7 @@ BOOST_AUTO_TEST_CASE(delivery_heads_keep_order_and_skip_dead_rows) {
     commit_events(*st, "A", 1, 3, {"ops", "audit"}, at(1000));
     commit_events(*st, "B", 1, 2, {"ops"}, at(1000));
 
-    auto heads = st->delivery_heads();
+    auto heads = all_heads(*st);
     BOOST_TEST_REQUIRE(heads.has_value());
     std::map<std::pair<std::string, std::string>, store::delivery> by;
     for (auto const& h : *heads) by[{h.webhook, h.watch_path}] = h;
@@ -332,7 +350,7 @@ BOOST_AUTO_TEST_CASE(delivery_heads_keep_order_and_skip_dead_rows) {
     // A rescheduled head stays the head (event 2 may not overtake it).
     auto a1 = by.at({"ops", "A"});
     BOOST_TEST_REQUIRE(st->record({outcome::retry(a1.id, 1, at(60'000), "HTTP 500")}).has_value());
-    heads = st->delivery_heads();
+    heads = all_heads(*st);
     by.clear();
     for (auto const& h : *heads) by[{h.webhook, h.watch_path}] = h;
     BOOST_TEST(by.at({"ops", "A"}).id == a1.id);
@@ -342,13 +360,13 @@ BOOST_AUTO_TEST_CASE(delivery_heads_keep_order_and_skip_dead_rows) {
 
     // Dead-lettered counts as done: event 2 becomes the head.
     BOOST_TEST_REQUIRE(st->record({outcome::dead(a1.id, 2, "HTTP 410", at(70'000))}).has_value());
-    heads = st->delivery_heads();
+    heads = all_heads(*st);
     by.clear();
     for (auto const& h : *heads) by[{h.webhook, h.watch_path}] = h;
     BOOST_TEST(by.at({"ops", "A"}).sequence == 2u);
     // Delivered removes the row: event 3 next.
     BOOST_TEST_REQUIRE(st->record({outcome::delivered(by.at({"ops", "A"}).id)}).has_value());
-    heads = st->delivery_heads();
+    heads = all_heads(*st);
     by.clear();
     for (auto const& h : *heads) by[{h.webhook, h.watch_path}] = h;
     BOOST_TEST(by.at({"ops", "A"}).sequence == 3u);
@@ -364,7 +382,47 @@ BOOST_AUTO_TEST_CASE(delivery_heads_keep_order_and_skip_dead_rows) {
     // An empty outbox has no heads.
     testing::temp_dir tmp2;
     auto empty = open_or_die(tmp2.path().string());
-    BOOST_TEST(empty->delivery_heads()->empty());
+    BOOST_TEST(all_heads(*empty)->empty());
+}
+
+// The dispatcher asks for a few heads of one webhook at a time: the
+// earliest due first, never a row that another row of its queue precedes,
+// never another webhook's, never more than asked.
+BOOST_AUTO_TEST_CASE(delivery_heads_are_the_earliest_heads_of_one_webhook) {
+    testing::temp_dir tmp;
+    auto st = open_or_die(tmp.path().string());
+    commit_events(*st, "A", 1, 3, {"ops", "audit"}, at(1000));
+    commit_events(*st, "B", 1, 2, {"ops"}, at(2000));
+    commit_events(*st, "C", 1, 2, {"ops"}, at(3000));
+    auto names = [](core::expected<std::vector<store::delivery>> const& heads) {
+        std::vector<std::string> out;
+        for (auto const& h : *heads) out.push_back(h.watch_path + std::to_string(h.sequence));
+        return out;
+    };
+
+    auto heads = st->delivery_heads("ops", 2);
+    BOOST_TEST_REQUIRE(heads.has_value());
+    // A2 falls due before B1, but A1 precedes it.
+    BOOST_TEST(names(heads) == (std::vector<std::string>{"A1", "B1"}), boost::test_tools::per_element());
+    for (auto const& h : *heads) BOOST_TEST(h.webhook == "ops");
+
+    // A rescheduled head moves behind the others and still holds A2 back.
+    BOOST_TEST_REQUIRE(st->record({outcome::retry(heads->front().id, 1, at(60'000), "HTTP 500")}).has_value());
+    BOOST_TEST(names(st->delivery_heads("ops", 2)) == (std::vector<std::string>{"B1", "C1"}),
+               boost::test_tools::per_element());
+    BOOST_TEST(names(st->delivery_heads("ops", 10)) == (std::vector<std::string>{"B1", "C1", "A1"}),
+               boost::test_tools::per_element());
+
+    // Delivered: the next of that queue becomes a head, at its own due time.
+    auto b1 = st->delivery_heads("ops", 1);
+    BOOST_TEST_REQUIRE(st->record({outcome::delivered(b1->front().id)}).has_value());
+    BOOST_TEST(names(st->delivery_heads("ops", 10)) == (std::vector<std::string>{"B2", "C1", "A1"}),
+               boost::test_tools::per_element());
+
+    BOOST_TEST(names(st->delivery_heads("audit", 10)) == (std::vector<std::string>{"A1"}),
+               boost::test_tools::per_element());
+    BOOST_TEST(st->delivery_heads("nobody", 10)->empty());
+    BOOST_TEST(st->delivery_heads("ops", 0)->empty());
 }
 
 BOOST_AUTO_TEST_CASE(reopen_keeps_everything) {
@@ -373,13 +431,13 @@ BOOST_AUTO_TEST_CASE(reopen_keeps_everything) {
     {
         auto st = open_or_die(dir);
         commit_events(*st, "A", 1, 4, {"ops"}, at(1000));
-        auto heads = st->delivery_heads();
+        auto heads = all_heads(*st);
         BOOST_TEST_REQUIRE(st->record({outcome::delivered(heads->front().id)}).has_value());
     }
     auto st = open_or_die(dir);
     auto watches = st->load_watches();
     BOOST_TEST(watches->at("A").sequence == 4u);
-    auto heads = st->delivery_heads();
+    auto heads = all_heads(*st);
     BOOST_TEST_REQUIRE(heads->size() == 1u);
     BOOST_TEST(heads->front().sequence == 2u);
     // The sequence continues from where it was.
@@ -442,12 +500,12 @@ BOOST_AUTO_TEST_CASE(replay_restarts_dead_letters) {
     auto rows = st->list_outbox();
     BOOST_TEST_REQUIRE(rows.has_value());
     for (auto const& d : *rows) BOOST_TEST_REQUIRE(st->record({outcome::dead(d.id, 7, "HTTP 410", at(5000))}).has_value());
-    BOOST_TEST(st->delivery_heads()->empty());
+    BOOST_TEST(all_heads(*st)->empty());
 
     auto n = st->replay(std::string("ops"), at(9000));
     BOOST_TEST_REQUIRE(n.has_value());
     BOOST_TEST(*n == 1u);
-    auto heads = st->delivery_heads();
+    auto heads = all_heads(*st);
     BOOST_TEST_REQUIRE(heads->size() == 1u);
     auto const& h = heads->front();
     BOOST_TEST(h.webhook == "ops");
@@ -573,14 +631,14 @@ BOOST_AUTO_TEST_CASE(outbox_bounds_dead_letter_the_oldest_then_delete_the_oldest
     BOOST_TEST(dead == (std::vector<std::uint64_t>{16, 17, 18, 19, 20}), boost::test_tools::per_element());
     BOOST_TEST(calm == (std::vector<std::uint64_t>{1, 2, 3}), boost::test_tools::per_element());
     // The dispatcher sees the oldest remaining pending one as the head.
-    auto heads = st->delivery_heads();
+    auto heads = all_heads(*st);
     BOOST_TEST_REQUIRE(heads.has_value());
     for (auto const& h : *heads)
         if (h.webhook == "flood") BOOST_TEST(h.sequence == 21u);
     // Delivering and dead-lettering keep the counts right: after delivering
     // two, two more fit before the bound bites again.
     for (auto const& h : *heads) BOOST_TEST_REQUIRE(st->record({outcome::delivered(h.id)}).has_value());
-    heads = st->delivery_heads();
+    heads = all_heads(*st);
     for (auto const& h : *heads)
         if (h.webhook == "flood") BOOST_TEST_REQUIRE(st->record({outcome::dead(h.id, 3, "HTTP 410 Gone", at(5000))}).has_value());
     auto e = make_event("ev31", 31);
