@@ -222,12 +222,13 @@ struct state_store::impl {
     statement update_delivered, update_reschedule, update_dead;
     statement select_outbox, replay_all, replay_one, purge;
     statement select_backlog;
-    statement select_usage, select_oldest, dead_letter_full, delete_row, page_count;
+    statement select_usage, select_oldest, dead_letter_full, delete_row, page_count, data_version;
 
     // Per webhook: rows and body bytes, pending and dead (outbox_limits).
     struct usage {
         std::size_t pending_rows = 0, pending_bytes = 0, dead_rows = 0, dead_bytes = 0;
         sys_ms loaded{};
+        std::int64_t data_version = -1;   // PRAGMA data_version when read
     };
     std::map<std::string, usage, std::less<>> usage_;
     outbox_limits limits_;
@@ -273,12 +274,26 @@ struct state_store::impl {
         return {};
     }
 
+    // Changes whenever another connection (an `importwatch outbox` command
+    // beside the daemon) committed; never for this connection's own commits.
+    core::expected<std::int64_t> others_version() {
+        reset_guard g{data_version};
+        if (int rc = data_version.step(); rc != SQLITE_ROW) {
+            last_rc = rc;
+            return core::fail(errmsg());
+        }
+        return data_version.int64(0);
+    }
+
     core::expected<usage> read_usage(std::string_view webhook, sys_ms now) {
+        auto version = others_version();
+        if (!version) return core::fail(version.error());
         auto& s = select_usage;
         reset_guard g{s};
         s.bind(1, webhook);
         usage u;
         u.loaded = now;
+        u.data_version = *version;
         int rc;
         while ((rc = s.step()) == SQLITE_ROW) {
             auto const rows = static_cast<std::size_t>(s.int64(1));
@@ -340,10 +355,19 @@ struct state_store::impl {
         if (!cached) return core::fail(cached.error());
         auto* u = *cached;
         auto const& l = limits_;
-        if (u->pending_rows + rows > l.pending_rows || u->pending_bytes + bytes > l.pending_bytes) {
-            auto exact = read_usage(webhook, now);   // the cache may be stale: act on the truth
+        // The cached counts follow every change this connection makes; only
+        // another connection's commit can make them stale. Act on the truth.
+        auto const exact_now = [&]() -> core::expected<void> {
+            auto version = others_version();
+            if (!version) return core::fail(version.error());
+            if (*version == u->data_version) return {};
+            auto exact = read_usage(webhook, now);
             if (!exact) return core::fail(exact.error());
             *u = *exact;
+            return {};
+        };
+        if (u->pending_rows + rows > l.pending_rows || u->pending_bytes + bytes > l.pending_bytes) {
+            if (auto r = exact_now(); !r) return core::fail(r.error());
             auto victims = oldest_over(webhook, false, u->pending_rows + rows, u->pending_bytes + bytes,
                                        l.pending_rows, l.pending_bytes);
             if (!victims) return core::fail(victims.error());
@@ -364,9 +388,7 @@ struct state_store::impl {
             report.dead_lettered = victims->size();
         }
         if (u->dead_rows > l.dead_rows || u->dead_bytes > l.dead_bytes) {
-            auto exact = read_usage(webhook, now);
-            if (!exact) return core::fail(exact.error());
-            *u = *exact;
+            if (auto r = exact_now(); !r) return core::fail(r.error());
             auto victims = oldest_over(webhook, true, u->dead_rows, u->dead_bytes, l.dead_rows, l.dead_bytes);
             if (!victims) return core::fail(victims.error());
             for (auto const& [id, size] : *victims) {
@@ -513,6 +535,7 @@ core::expected<void> state_store::impl::prepare_all() {
         {purge, "DELETE FROM outbox WHERE dead = 1 AND dead_since_ms < ?1"},
         {select_backlog, "SELECT webhook, SUM(dead = 0), MIN(CASE WHEN dead = 0 THEN committed_ms END), "
                          "SUM(dead = 1) FROM outbox INDEXED BY outbox_age GROUP BY webhook"},
+        {data_version, "PRAGMA data_version"},
         {select_usage, "SELECT dead, COUNT(*), TOTAL(size) FROM outbox INDEXED BY outbox_age WHERE webhook = ?1 "
                        "GROUP BY dead"},
         {select_oldest, "SELECT id, size FROM outbox INDEXED BY outbox_age WHERE webhook = ?1 AND dead = ?2 "

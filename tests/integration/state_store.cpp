@@ -673,6 +673,44 @@ BOOST_AUTO_TEST_CASE(outbox_bounds_count_bytes) {
     BOOST_TEST(backlog->at("hook").dead == 7u);
 }
 
+// The daemon keeps the outbox's counts in memory and trusts them, unless
+// another connection (`importwatch outbox` beside it) committed since: then
+// the bounds act on what is in the database, not on the stale counts.
+BOOST_AUTO_TEST_CASE(outbox_bounds_see_what_another_connection_changed) {
+    testing::temp_dir tmp;
+    auto const dir = tmp.path().string();
+    auto st = open_or_die(dir);
+    store::outbox_limits limits;
+    limits.pending_rows = 1;
+    limits.dead_rows = 2;
+    BOOST_TEST_REQUIRE(st->set_limits(limits).has_value());
+    auto commit = [&](std::uint64_t seq, std::int64_t when) {
+        auto e = make_event("ev" + std::to_string(seq), seq);
+        std::vector<store::routed_event> routed{routed_to(e, {"hook"})};
+        auto r = st->commit("p/e/s/w", "w", state_with("in_progress", seq), routed, at(when));
+        BOOST_TEST_REQUIRE(r.has_value());
+    };
+    commit(1, 1000);
+    commit(2, 2000);   // 1 becomes a dead letter
+    commit(3, 3000);   // 2 as well: two dead letters, at their bound
+    BOOST_TEST(st->backlog()->at("hook").dead == 2u);
+
+    auto tool = open_or_die(dir, open_mode::tool);
+    auto purged = tool->purge_dead(at(10'000));
+    BOOST_TEST_REQUIRE(purged.has_value());
+    BOOST_TEST(*purged == 2u);
+
+    // 3 becomes the only dead letter. Counted from the stale memory (two
+    // dead already), the bound would delete it at once.
+    commit(4, 4000);
+    auto rows = st->list_outbox();
+    BOOST_TEST_REQUIRE(rows.has_value());
+    std::vector<std::uint64_t> dead, pending;
+    for (auto const& d : *rows) (d.dead ? dead : pending).push_back(d.sequence);
+    BOOST_TEST(dead == (std::vector<std::uint64_t>{3}), boost::test_tools::per_element());
+    BOOST_TEST(pending == (std::vector<std::uint64_t>{4}), boost::test_tools::per_element());
+}
+
 // The whole database is bounded: past it a commit fails (nothing of it
 // written) and says why, like a full disk.
 BOOST_AUTO_TEST_CASE(the_database_size_is_bounded) {
