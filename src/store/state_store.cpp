@@ -24,9 +24,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr char const* database_name = "importwatch.db";
-// A webhook's usage counts are re-read from the database at least this often:
-// `importwatch outbox replay` in another process moves dead letters back to pending.
-constexpr core::milliseconds usage_refresh{60'000};
 constexpr char const* lock_name = "lock";
 
 // Schema migrations, applied in order inside one transaction; user_version is
@@ -225,10 +222,12 @@ struct state_store::impl {
     statement select_usage, select_oldest, dead_letter_full, delete_row, page_count, data_version;
 
     // Per webhook: rows and body bytes, pending and dead (outbox_limits).
+    // The counts follow every change this connection makes, so they are
+    // exact until another connection (`importwatch outbox replay` beside the
+    // daemon) commits: PRAGMA data_version says when, and they are read again.
     struct usage {
         std::size_t pending_rows = 0, pending_bytes = 0, dead_rows = 0, dead_bytes = 0;
-        sys_ms loaded{};
-        std::int64_t data_version = -1;   // PRAGMA data_version when read
+        std::int64_t data_version = -1;   // others_version() when read
     };
     std::map<std::string, usage, std::less<>> usage_;
     outbox_limits limits_;
@@ -285,15 +284,12 @@ struct state_store::impl {
         return data_version.int64(0);
     }
 
-    core::expected<usage> read_usage(std::string_view webhook, sys_ms now) {
-        auto version = others_version();
-        if (!version) return core::fail(version.error());
+    core::expected<usage> read_usage(std::string_view webhook, std::int64_t version) {
         auto& s = select_usage;
         reset_guard g{s};
         s.bind(1, webhook);
         usage u;
-        u.loaded = now;
-        u.data_version = *version;
+        u.data_version = version;
         int rc;
         while ((rc = s.step()) == SQLITE_ROW) {
             auto const rows = static_cast<std::size_t>(s.int64(1));
@@ -308,12 +304,14 @@ struct state_store::impl {
         return u;
     }
 
-    // The cached usage of `webhook`, read when missing or stale.
-    core::expected<usage*> usage_of(std::string const& webhook, sys_ms now) {
+    // The usage of `webhook` as the database has it: the cached counts, read
+    // again when missing or when another connection committed since.
+    core::expected<usage*> usage_of(std::string const& webhook) {
+        auto version = others_version();
+        if (!version) return core::fail(version.error());
         auto it = usage_.find(webhook);
-        if (it != usage_.end() && now - it->second.loaded < usage_refresh && now >= it->second.loaded)
-            return &it->second;
-        auto u = read_usage(webhook, now);
+        if (it != usage_.end() && it->second.data_version == *version) return &it->second;
+        auto u = read_usage(webhook, *version);
         if (!u) return core::fail(u.error());
         return &(usage_[webhook] = *u);
     }
@@ -351,23 +349,11 @@ struct state_store::impl {
                                               sys_ms now) {
         outbox_overflow report;
         report.webhook = webhook;
-        auto cached = usage_of(webhook, now);
-        if (!cached) return core::fail(cached.error());
-        auto* u = *cached;
+        auto exact = usage_of(webhook);
+        if (!exact) return core::fail(exact.error());
+        auto* u = *exact;
         auto const& l = limits_;
-        // The cached counts follow every change this connection makes; only
-        // another connection's commit can make them stale. Act on the truth.
-        auto const exact_now = [&]() -> core::expected<void> {
-            auto version = others_version();
-            if (!version) return core::fail(version.error());
-            if (*version == u->data_version) return {};
-            auto exact = read_usage(webhook, now);
-            if (!exact) return core::fail(exact.error());
-            *u = *exact;
-            return {};
-        };
         if (u->pending_rows + rows > l.pending_rows || u->pending_bytes + bytes > l.pending_bytes) {
-            if (auto r = exact_now(); !r) return core::fail(r.error());
             auto victims = oldest_over(webhook, false, u->pending_rows + rows, u->pending_bytes + bytes,
                                        l.pending_rows, l.pending_bytes);
             if (!victims) return core::fail(victims.error());
@@ -388,7 +374,6 @@ struct state_store::impl {
             report.dead_lettered = victims->size();
         }
         if (u->dead_rows > l.dead_rows || u->dead_bytes > l.dead_bytes) {
-            if (auto r = exact_now(); !r) return core::fail(r.error());
             auto victims = oldest_over(webhook, true, u->dead_rows, u->dead_bytes, l.dead_rows, l.dead_bytes);
             if (!victims) return core::fail(victims.error());
             for (auto const& [id, size] : *victims) {
